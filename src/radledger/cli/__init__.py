@@ -1,0 +1,1 @@
+"""The command-line shell: parse, call a service, render."""

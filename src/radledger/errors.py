@@ -1,0 +1,164 @@
+"""Every error radledger raises on purpose.
+
+::
+
+    RadledgerError                      base; .diagnostics() says what to do; .exit_code
+    ├── InputError                      bad input from a user or a peer (CLI exit 2)
+    │   ├── CanonicalJSONError          JSON that RFC 8785 cannot canonicalize, or not canonical
+    │   ├── EntryError                  an entry envelope or body that is malformed
+    │   ├── NoteError                   a signed note / checkpoint text that is malformed
+    │   ├── KeyFormatError              a key or vkey string that cannot be parsed
+    │   └── LedgerHomeError             no ledger home, or one that is incomplete
+    ├── VerificationError               something does not verify (CLI exit 1); carries
+    │   │                               index/block, expected and computed values as evidence
+    │   ├── ProofError                  an inclusion or consistency proof is rejected
+    │   │   ├── RootMismatch            the proof computes another root than the one given
+    │   │   └── ProofShapeError         sizes, index or path length impossible for the claim
+    │   ├── SignatureError              a signature, key or signer that is not acceptable
+    │   ├── TamperError                 stored data disagrees with itself (found by verify)
+    │   └── RollbackError               the ledger is behind or forked from a held checkpoint
+    └── StorageError                    the store cannot be used safely (CLI exit 2)
+        ├── UnrecognisedDatabase        not a radledger database, or another format version
+        ├── UnsafeStorage               journal mode or filesystem that cannot keep promises
+        ├── StorageCorrupt              the store is damaged; writes are refused
+        ├── StorageFull                 no space left; nothing partial was written
+        └── StorageBusy                 the single writer could not be had in time
+
+Verification errors keep their evidence in attributes (``index``, ``block``, ``expected``,
+``computed``) so callers can report it without parsing messages.
+"""
+
+from __future__ import annotations
+
+EvidenceValue = bytes | int | str | None
+
+
+def _show(value: EvidenceValue) -> str:
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+class RadledgerError(Exception):
+    """Base of every error radledger raises deliberately."""
+
+    exit_code = 2
+    hint = ""
+
+    def diagnostics(self) -> str:
+        """The message plus what the user can do about it."""
+        text = str(self)
+        return f"{text}\n  hint: {self.hint}" if self.hint else text
+
+
+class InputError(RadledgerError):
+    """Bad input from a user or a peer."""
+
+
+class CanonicalJSONError(InputError):
+    """JSON that RFC 8785 (JCS) cannot canonicalize, or bytes that are not in canonical form."""
+
+
+class EntryError(InputError):
+    """An entry envelope or body that is malformed."""
+
+
+class NoteError(InputError):
+    """A C2SP signed note or checkpoint whose text is malformed."""
+
+
+class KeyFormatError(InputError):
+    """A key, skey or vkey string that cannot be parsed."""
+
+
+class LedgerHomeError(InputError):
+    """The ledger home is missing or incomplete."""
+
+    hint = "create one with `radledger init DIR` or pass --home / RADLEDGER_HOME"
+
+
+class VerificationError(RadledgerError):
+    """Something does not verify. Carries the evidence."""
+
+    exit_code = 1
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        index: int | None = None,
+        block: int | None = None,
+        expected: EvidenceValue = None,
+        computed: EvidenceValue = None,
+    ) -> None:
+        self.what = what
+        self.index = index
+        self.block = block
+        self.expected = expected
+        self.computed = computed
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = []
+        if self.index is not None:
+            where.append(f"entry {self.index}")
+        if self.block is not None:
+            where.append(f"block {self.block}")
+        text = (", ".join(where) + ": " if where else "") + self.what
+        if self.expected is not None or self.computed is not None:
+            text += f" (expected {_show(self.expected)}, computed {_show(self.computed)})"
+        return text
+
+
+class ProofError(VerificationError):
+    """An inclusion or consistency proof is rejected."""
+
+
+class RootMismatch(ProofError):
+    """The proof computes another root than the one it was checked against."""
+
+
+class ProofShapeError(ProofError):
+    """Sizes, index or proof length impossible for what the proof claims."""
+
+
+class SignatureError(VerificationError):
+    """A signature, public key or signer that is not acceptable."""
+
+
+class TamperError(VerificationError):
+    """Stored data disagrees with itself or with its signatures."""
+
+
+class RollbackError(VerificationError):
+    """The ledger is behind, or forked from, a checkpoint held by a client."""
+
+
+class StorageError(RadledgerError):
+    """The store cannot be used safely."""
+
+
+class UnrecognisedDatabase(StorageError):
+    """Not a radledger database, or a format version this code does not know."""
+
+
+class UnsafeStorage(StorageError):
+    """A journal mode or filesystem that cannot keep radledger's durability promises."""
+
+
+class StorageCorrupt(StorageError):
+    """The store is damaged; writes are refused until it is repaired or restored."""
+
+    hint = "run `radledger verify` to find the last good entry; restore from a backup"
+
+
+class StorageFull(StorageError):
+    """No space left on the device; nothing partial was written."""
+
+    hint = "free disk space and retry; the ledger is unchanged"
+
+
+class StorageBusy(StorageError):
+    """The single writer could not be acquired in time."""
+
+    hint = "another process holds the writer for a long time; retry later"

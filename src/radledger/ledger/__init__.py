@@ -1,0 +1,1 @@
+"""Ledger services: sequencing, integration, sealing, verification, proofs."""

@@ -1,0 +1,1 @@
+"""Storage backends: each writes its own native SQL."""
