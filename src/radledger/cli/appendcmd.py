@@ -1,0 +1,155 @@
+"""``radledger append``: one entry from options, or a stream of JSON lines from stdin.
+
+In stream mode each input line is ``{"kind": ..., "body": {...}, "subject": {...}, "refs": [...]}``
+(subject and refs optional). Lines are batched: whatever has arrived while the previous batch
+was being written goes into the next transaction and block. ``INDEX LEAF_HASH_HEX`` is printed
+for each entry only after its batch has committed: that line is the acknowledgement.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from typing import Annotated, BinaryIO
+
+import typer
+
+from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
+from radledger.core import jcs
+from radledger.errors import InputError, RadledgerError
+from radledger.ledger.home import LedgerHome
+from radledger.ledger.service import Draft, Ledger, Receipt
+
+MAX_BATCH = 4096
+_LINE_FIELDS = frozenset({"kind", "body", "subject", "refs"})
+
+
+def draft_from_json(value: jcs.JSONValue, where: str) -> Draft:
+    """Build a Draft from a parsed JSON line. Raises InputError naming ``where``."""
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: expected a JSON object with kind and body")
+    unknown = sorted(set(value) - _LINE_FIELDS)
+    if unknown:
+        raise InputError(f"{where}: unexpected field(s) {unknown}; allowed: "
+                         f"{sorted(_LINE_FIELDS)}")
+    kind, body = value.get("kind"), value.get("body")
+    subject, refs = value.get("subject", {}), value.get("refs", [])
+    if not isinstance(kind, str):
+        raise InputError(f"{where}: 'kind' must be a string")
+    if not isinstance(body, dict):
+        raise InputError(f"{where}: 'body' must be a JSON object")
+    if not isinstance(subject, dict) or not all(isinstance(v, str) for v in subject.values()):
+        raise InputError(f"{where}: 'subject' must be an object of strings")
+    if not isinstance(refs, list) or not all(isinstance(r, int | str) for r in refs):
+        raise InputError(f"{where}: 'refs' must be a list of indices or leaf hashes")
+    return Draft(kind, body, {str(k): str(v) for k, v in subject.items()},
+                 tuple(r for r in refs if isinstance(r, int | str)))
+
+
+def _parse_line(line: bytes, number: int) -> Draft:
+    where = f"stdin line {number}"
+    try:
+        value = jcs.loads(line)
+    except RadledgerError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    return draft_from_json(value, where)
+
+
+def _reader(stream: BinaryIO, lines: queue.Queue[bytes | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _emit(receipts: list[Receipt], as_json: bool) -> None:
+    out = sys.stdout
+    for r in receipts:
+        if as_json:
+            out.write(f'{{"index":{r.index},"leaf_hash":"{r.leaf_hash.hex()}","new":'
+                      f'{"true" if r.new else "false"}}}\n')
+        else:
+            out.write(f"{r.index} {r.leaf_hash.hex()}\n")
+    out.flush()
+
+
+def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: bool) -> int:
+    """Append JSON lines from ``stream`` in batches; returns how many entries were appended.
+
+    On a bad line, the good lines before it are appended and acknowledged, then InputError
+    is raised naming the line.
+    """
+    lines: queue.Queue[bytes | None] = queue.Queue(maxsize=4 * MAX_BATCH)
+    threading.Thread(target=_reader, args=(stream, lines), daemon=True).start()
+    number, total, eof = 0, 0, False
+    while not eof:
+        batch: list[Draft] = []
+        error: InputError | None = None
+        item = lines.get()
+        while True:
+            if item is None:
+                eof = True
+                break
+            number += 1
+            if item.strip():
+                try:
+                    batch.append(_parse_line(item, number))
+                except InputError as exc:
+                    error = exc
+                    break
+            if len(batch) >= MAX_BATCH:
+                break
+            try:
+                item = lines.get_nowait()
+            except queue.Empty:
+                break
+        if batch:
+            _emit(ledger.append_drafts(batch, home.actor_signer), as_json)
+            total += len(batch)
+        if error is not None:
+            raise error
+    return total
+
+
+def append(
+    source: Annotated[str | None, typer.Argument(
+        help="'-' to read JSON lines ({\"kind\", \"body\", \"subject\", \"refs\"}) from stdin.",
+        metavar="[-]")] = None,
+    kind: Annotated[str | None, typer.Option(
+        help="Entry kind, e.g. protocol.registered or a lab's own x-lab.qc-check.")] = None,
+    body: Annotated[str | None, typer.Option(help="The body as a JSON object.")] = None,
+    subject: Annotated[str | None, typer.Option(
+        help="Pseudonymous subject keys as a JSON object.")] = None,
+    ref: Annotated[list[int] | None, typer.Option(
+        help="Index of an entry this one builds on (repeatable).")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Append one entry (--kind, --body) or a stream of JSON lines (`append -`)."""
+    loaded, ledger = open_home(home)
+    if source == "-":
+        if kind or body or subject or ref:
+            raise InputError("`append -` reads everything from stdin; drop --kind/--body")
+        stream_append(ledger, loaded, sys.stdin.buffer, as_json)
+        return
+    if source is not None:
+        raise InputError(f"unexpected argument {source!r}; use '-' to read stdin")
+    if kind is None or body is None:
+        raise InputError("give --kind and --body, or '-' to read JSON lines from stdin")
+    value: dict[str, jcs.JSONValue] = {"kind": kind, "body": _json_option(body, "--body"),
+                                       "refs": list(ref or [])}
+    if subject is not None:
+        value["subject"] = _json_option(subject, "--subject")
+    draft = draft_from_json(value, "append")
+    (receipt,) = ledger.append_drafts([draft], loaded.actor_signer)
+    if as_json:
+        echo_json({"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
+    else:
+        typer.echo(f"{receipt.index} {receipt.leaf_hash.hex()}")
+
+
+def _json_option(text: str, option: str) -> jcs.JSONValue:
+    try:
+        return jcs.loads(text)
+    except RadledgerError as exc:
+        raise InputError(f"{option} is not valid JSON: {exc}") from None

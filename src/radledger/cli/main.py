@@ -1,0 +1,222 @@
+"""The ``radledger`` command: parse, call a ledger service, render.
+
+Exit codes: 0 ok, 1 verification failure, 2 usage or input error (including storage errors).
+Errors are mapped to exit codes in exactly one place, ``run()``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from radledger.cli import appendcmd
+from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
+from radledger.cli.progress import entry_progress
+from radledger.core.entry import parse_entry
+from radledger.core.note import format_vkey
+from radledger.errors import InputError, RadledgerError, VerificationError
+from radledger.ledger import proofs
+from radledger.ledger.home import resolve_home
+from radledger.ledger.setup import init_ledger
+from radledger.ledger.verify import verify_ledger
+
+app = typer.Typer(
+    name="radledger",
+    help="A tamper-evident research ledger for radiological imaging.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+key_app = typer.Typer(help="The ledger's keys.", no_args_is_help=True)
+proof_app = typer.Typer(help="RFC 9162 inclusion and consistency proofs.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+app.add_typer(proof_app, name="proof")
+app.command("append")(appendcmd.append)
+
+
+@app.command()
+def init(
+    directory: Annotated[str | None, typer.Argument(
+        help="Ledger home to create (default: --home, $RADLEDGER_HOME or ./radledger-home).")
+    ] = None,
+    origin: Annotated[str | None, typer.Option(
+        help="The log's identity in its checkpoints (default: radledger.local/<random id>).")
+    ] = None,
+    actor: Annotated[str | None, typer.Option(
+        help="Name of your own signing key (default: your login name).")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a ledger: database, ledger signing key, your actor key, project pseudonym key."""
+    path = Path(directory) if directory else resolve_home(home)
+    created, ledger = init_ledger(path, origin, actor)
+    vkey = format_vkey(created.origin, created.ledger_signer.signing_key.public_key)
+    if as_json:
+        echo_json({"home": str(path), "origin": created.origin, "vkey": vkey,
+                   "tree_size": ledger.store.entry_count()})
+    else:
+        typer.echo(f"created ledger {created.origin} in {path}\nverifier key: {vkey}")
+
+
+@app.command("log")
+def log_(
+    start: Annotated[int, typer.Option(help="First index to list.", min=0)] = 0,
+    limit: Annotated[int, typer.Option(help="How many entries to list.", min=1)] = 50,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List entries: index, kind, actor, claimed time, leaf hash (--json: one object a line)."""
+    _, ledger = open_home(home)
+    for index, _kind, leaf, data in ledger.store.entries(start, start + limit):
+        entry = parse_entry(data)
+        if as_json:
+            typer.echo(json.dumps({"index": index, "leaf_hash": leaf.hex(),
+                                   "entry": json.loads(data)}, sort_keys=True))
+        else:
+            typer.echo(f"{index:>8}  {entry.kind:<22} {entry.actor:<32} {entry.claimed_time}"
+                       f"  {leaf.hex()[:16]}")
+
+
+@app.command()
+def show(
+    index: Annotated[int, typer.Argument(help="The entry's index.", min=0)],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one entry with its leaf hash and block."""
+    _, ledger = open_home(home)
+    found = ledger.store.entry(index)
+    if found is None:
+        raise InputError(f"no entry {index} (ledger size {ledger.store.entry_count()})")
+    leaf, data = found
+    block = ledger.store.block_containing(index)
+    out = {"index": index, "leaf_hash": leaf.hex(), "entry": json.loads(data),
+           "block": block.height if block else None}
+    if as_json:
+        echo_json(out)
+    else:
+        typer.echo(f"entry {index}  leaf {leaf.hex()}  block {out['block']}")
+        typer.echo(json.dumps(out["entry"], indent=2, sort_keys=True, ensure_ascii=False))
+
+
+@app.command()
+def checkpoint(home: HomeOption = None) -> None:
+    """Print the latest signed checkpoint (C2SP signed note), verbatim."""
+    _, ledger = open_home(home)
+    note = ledger.store.checkpoint()
+    if note is None:
+        raise InputError("the ledger has no checkpoint yet")
+    sys.stdout.write(note)
+
+
+@key_app.command("show")
+def key_show(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Print the ledger's verifier key (C2SP vkey: name+keyid+base64(0x01 || key))."""
+    loaded, _ = open_home(home)
+    vkey = format_vkey(loaded.origin, loaded.ledger_signer.signing_key.public_key)
+    if as_json:
+        echo_json({"origin": loaded.origin, "vkey": vkey})
+    else:
+        typer.echo(vkey)
+
+
+@proof_app.command("inclusion")
+def proof_inclusion(
+    index: Annotated[int, typer.Argument(min=0)],
+    size: Annotated[int | None, typer.Option(
+        "--size", help="Tree size (default: the latest sealed size).")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Prove entry INDEX is in the tree (hashes hex, one per line)."""
+    _, ledger = open_home(home)
+    result = proofs.inclusion(ledger.store, index, size)
+    if as_json:
+        echo_json({"index": result.index, "tree_size": result.tree_size,
+                   "leaf_hash": result.leaf_hash.hex(),
+                   "proof": [h.hex() for h in result.proof], "root": result.root.hex()})
+    else:
+        for digest in result.proof:
+            typer.echo(digest.hex())
+
+
+@proof_app.command("consistency")
+def proof_consistency(
+    size1: Annotated[int, typer.Argument(min=0)],
+    size2: Annotated[int, typer.Argument(min=0)],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Prove the tree of SIZE1 is a prefix of the tree of SIZE2."""
+    _, ledger = open_home(home)
+    result = proofs.consistency(ledger.store, size1, size2)
+    if as_json:
+        echo_json({"size1": result.size1, "size2": result.size2,
+                   "proof": [h.hex() for h in result.proof],
+                   "root1": result.root1.hex(), "root2": result.root2.hex()})
+    else:
+        for digest in result.proof:
+            typer.echo(digest.hex())
+
+
+@app.command()
+def verify(
+    against: Annotated[Path | None, typer.Option(
+        "--against", help="A signed checkpoint saved earlier: prove the ledger extends it.",
+        exists=True, dir_okay=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Worker processes for signature checks (default: all CPUs).", min=1)] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Full audit: signatures, canonical form, leaf hashes, tree nodes, blocks, checkpoints."""
+    loaded, ledger = open_home(home)
+    with entry_progress(ledger.store.entry_count(), enabled=not as_json) as progress:
+        report = verify_ledger(ledger.store, loaded.origin, loaded.ledger_verifier,
+                               workers=workers, progress=progress)
+    against_error: VerificationError | None = None
+    if against is not None and report.ok:
+        try:
+            proofs.check_against(ledger.store, against.read_text(), loaded.ledger_verifier,
+                                 loaded.origin)
+        except VerificationError as exc:
+            against_error = exc
+    ok = report.ok and against_error is None
+    problems = [p.as_json() for p in report.problems]
+    if against_error is not None:
+        problems.append({"what": against_error.what, "expected": _hex(against_error.expected),
+                         "computed": _hex(against_error.computed)})
+    if as_json:
+        echo_json({"ok": ok, "tree_size": report.tree_size, "problems": problems})
+    else:
+        for problem in report.problems:
+            typer.echo(f"FAIL {problem}", err=True)
+        if against_error is not None:
+            typer.echo(f"FAIL {against_error}", err=True)
+        if ok:
+            extra = f"; consistent with {against}" if against else ""
+            typer.echo(f"ok: {report.entries_checked} entries, {report.blocks_checked} blocks "
+                       f"verified, tree size {report.tree_size}{extra}")
+        else:
+            typer.echo(f"verification FAILED: {report.problem_count} problem(s)", err=True)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _hex(value: object) -> object:
+    return value.hex() if isinstance(value, bytes) else value
+
+
+def run() -> None:
+    """Console entry point: the one place errors become exit codes."""
+    try:
+        app()
+    except RadledgerError as exc:
+        typer.echo(f"error: {exc.diagnostics()}", err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)

@@ -1,0 +1,47 @@
+"""Creating and opening a ledger: home folder, database and the genesis block."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+from radledger.ledger.home import LedgerHome, create_home, load_home, write_config
+from radledger.ledger.service import Clock, Draft, Ledger
+from radledger.storage.sqlite import SQLiteStore
+
+
+def init_ledger(path: Path, origin: str | None = None, actor_name: str | None = None,
+                clock: Clock = time.time) -> tuple[LedgerHome, Ledger]:
+    """Create a ledger home with its keys, database and genesis block.
+
+    Entry 0 registers the ledger key (self-signed), entry 1 the operator's actor key; both
+    are sealed as block 0 with the first signed checkpoint. The config file is written last,
+    so a crash leaves an incomplete home that `init` refuses rather than a broken ledger.
+    """
+    home = create_home(path, origin, actor_name)
+    store = SQLiteStore.create(home.database, {"origin": home.origin,
+                                               "ledger_id": home.ledger_id})
+    ledger = Ledger(store, home.origin, home.ledger_signer, clock)
+    genesis = [
+        _key_draft(home.origin, home.ledger_signer.signing_key.public_key, "ledger"),
+        _key_draft(home.actor_signer.name, home.actor_signer.signing_key.public_key, "actor"),
+    ]
+    ledger.append_drafts(genesis, home.ledger_signer)
+    write_config(home)
+    return home, ledger
+
+
+def open_ledger(path: Path, clock: Clock = time.time) -> tuple[LedgerHome, Ledger]:
+    """Open the ledger in a home folder. Raises LedgerHomeError or a StorageError."""
+    home = load_home(path)
+    store = SQLiteStore.open(home.database)
+    return home, Ledger(store, home.origin, home.ledger_signer, clock)
+
+
+def _key_draft(name: str, public_key: bytes, role: str) -> Draft:
+    return Draft("key.registered", {
+        "name": name,
+        "public_key": base64.b64encode(public_key).decode("ascii"),
+        "role": role,
+    })

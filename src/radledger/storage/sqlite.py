@@ -1,0 +1,336 @@
+"""The embedded SQLite store (DESIGN section 2): WAL, synchronous=FULL, one writer at a time.
+
+Writes happen inside ``store.write()``, a ``BEGIN IMMEDIATE`` transaction, so concurrent
+processes queue for the writer instead of failing; readers never block it. The schema lives in
+``sqlite_schema.sql`` beside this file. Every sqlite3 error is translated in one place
+(``_translated``) into radledger's storage errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+from radledger.core.block import BlockHeader
+from radledger.errors import (
+    StorageBusy,
+    StorageCorrupt,
+    StorageError,
+    StorageFull,
+    UnrecognisedDatabase,
+    UnsafeStorage,
+)
+from radledger.storage.mounts import refuse_network_filesystem
+
+APPLICATION_ID = 0x52444C47  # "RDLG"
+FORMAT = "1"
+BUSY_TIMEOUT_S = 60.0
+
+EntryRow = tuple[int, str, bytes, bytes]  # idx, kind, leaf_hash, data
+NodeRow = tuple[int, int, bytes]  # level, idx, hash
+
+_BLOCK_COLUMNS = "height, previous_hash, first_index, tree_size, root_hash, sealed_time"
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Map sqlite3 errors to radledger's storage errors, naming what was being done."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _translate(exc, action) from exc
+
+
+def _translate(exc: sqlite3.Error, action: str) -> StorageError:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    text = f"{action}: {exc}"
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return StorageCorrupt(f"storage corrupt while {text}; writes refused")
+    if code == sqlite3.SQLITE_FULL:
+        return StorageFull(f"storage full while {text}; nothing was written")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StorageBusy(f"the ledger writer stayed busy while {text}")
+    if code == sqlite3.SQLITE_IOERR:
+        return StorageError(
+            f"I/O error while {text}; the write was not acknowledged. Stop, check the disk, "
+            "and run `radledger verify` after restarting"
+        )
+    return StorageError(f"storage error while {text}")
+
+
+def _row_to_header(row: tuple[int, bytes, int, int, bytes, int]) -> BlockHeader:
+    return BlockHeader(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+class SQLiteStore:
+    """A radledger database in one SQLite file."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    # -- opening --------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, meta: dict[str, str]) -> SQLiteStore:
+        """Create a new database at ``path`` (which must not exist) holding ``meta``."""
+        if path.exists():
+            raise StorageError(f"{path} already exists; refusing to overwrite a database")
+        refuse_network_filesystem(path.parent)
+        conn = cls._connect(path, create=True)
+        schema = resources.files("radledger.storage").joinpath("sqlite_schema.sql").read_text()
+        with _translated("creating the schema"):
+            conn.execute("BEGIN IMMEDIATE")
+            # not executescript(): it commits on its own, outside this transaction
+            for statement in _statements(schema):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                             [("format", FORMAT), *sorted(meta.items())])
+            conn.execute("COMMIT")
+        return cls(path, conn)
+
+    @classmethod
+    def open(cls, path: Path) -> SQLiteStore:
+        """Open an existing radledger database, refusing anything else."""
+        if not path.is_file():
+            raise UnrecognisedDatabase(f"no ledger database at {path}")
+        refuse_network_filesystem(path.parent)
+        try:
+            conn = cls._connect(path, create=False)
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            fmt = None
+            if app_id == APPLICATION_ID:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+                fmt = row[0] if row else None
+        except sqlite3.DatabaseError as exc:
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_CORRUPT:
+                raise _translate(exc, f"opening {path}") from exc
+            raise UnrecognisedDatabase(f"{path} is not a radledger database ({exc})") from exc
+        if app_id != APPLICATION_ID:
+            conn.close()
+            raise UnrecognisedDatabase(
+                f"{path} is not a radledger database (application_id {app_id:#x})"
+            )
+        if fmt != FORMAT:
+            conn.close()
+            raise UnrecognisedDatabase(f"{path} has format {fmt!r}; this radledger reads {FORMAT}")
+        return cls(path, conn)
+
+    @staticmethod
+    def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
+        mode = "rwc" if create else "rw"
+        with _translated(f"opening {path}"):
+            conn = sqlite3.connect(
+                f"file:{path}?mode={mode}", uri=True, isolation_level=None,
+                timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+            )
+            journal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(journal).lower() != "wal":
+                conn.close()
+                raise UnsafeStorage(
+                    f"{path}: SQLite refused WAL journal mode (got {journal!r}); radledger "
+                    "needs WAL for crash safety with concurrent readers"
+                )
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            sync = conn.execute("PRAGMA synchronous").fetchone()[0]
+            if sync < 2:  # noqa: PLR2004 - 2 is FULL in SQLite's numbering
+                conn.close()
+                raise UnsafeStorage(f"{path}: synchronous=FULL could not be set")
+        return conn
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def meta(self) -> dict[str, str]:
+        """The meta table (format, origin, ledger id)."""
+        with _translated("reading meta"):
+            return dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
+
+    # -- the writer ------------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[SQLiteStore]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT); rolled back on any error.
+
+        Waits up to BUSY_TIMEOUT_S for another writer, then raises StorageBusy.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if (exc.sqlite_errorcode & 0xFF) != sqlite3.SQLITE_BUSY or (
+                    time.monotonic() > deadline
+                ):
+                    raise _translate(exc, "starting a write") from exc
+                time.sleep(0.01)
+        try:
+            yield self
+            with _translated("committing"):
+                self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the original error is what matters; SQLite rolls back on close
+            raise
+
+    def insert_entries(self, rows: list[EntryRow]) -> None:
+        """Insert sequenced entries. Requires an open write transaction."""
+        with _translated("storing entries"):
+            self._conn.executemany(
+                "INSERT INTO entries (idx, kind, leaf_hash, data) VALUES (?, ?, ?, ?)", rows
+            )
+
+    def insert_nodes(self, rows: list[NodeRow]) -> None:
+        """Insert perfect tree nodes. Requires an open write transaction."""
+        with _translated("storing tree nodes"):
+            self._conn.executemany("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", rows)
+
+    def insert_block(self, header: BlockHeader, note: str) -> None:
+        """Insert a block and its signed checkpoint. Requires an open write transaction."""
+        with _translated("sealing a block"):
+            self._conn.execute(
+                f"INSERT INTO blocks ({_BLOCK_COLUMNS}, block_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (header.height, header.previous_hash, header.first_index, header.tree_size,
+                 header.root_hash, header.sealed_time, header.block_hash()),
+            )
+            self._conn.execute(
+                "INSERT INTO checkpoints (tree_size, height, note) VALUES (?, ?, ?)",
+                (header.tree_size, header.height, note),
+            )
+
+    # -- reads -----------------------------------------------------------------------------
+    def entry_count(self) -> int:
+        """One past the highest sequenced index (0 for an empty ledger)."""
+        with _translated("counting entries"):
+            row = self._conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM entries").fetchone()
+        return int(row[0])
+
+    def entry(self, index: int) -> tuple[bytes, bytes] | None:
+        """(leaf_hash, data) of one entry, or None."""
+        with _translated(f"reading entry {index}"):
+            row = self._conn.execute(
+                "SELECT leaf_hash, data FROM entries WHERE idx = ?", (index,)
+            ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def entries(self, start: int, end: int) -> list[EntryRow]:
+        """Entries with start <= idx < end, in index order."""
+        with _translated(f"reading entries {start}..{end}"):
+            return self._conn.execute(
+                "SELECT idx, kind, leaf_hash, data FROM entries WHERE idx >= ? AND idx < ? "
+                "ORDER BY idx", (start, end),
+            ).fetchall()
+
+    def key_entries(self, since: int = 0) -> list[tuple[int, bytes]]:
+        """(idx, data) of every key.registered / key.revoked entry at idx >= since."""
+        with _translated("reading key entries"):
+            return self._conn.execute(
+                "SELECT idx, data FROM entries WHERE kind IN ('key.registered', 'key.revoked') "
+                "AND idx >= ? ORDER BY idx", (since,),
+            ).fetchall()
+
+    def find_leaf(self, leaf_hash: bytes) -> int | None:
+        """The index of the entry with this leaf hash, or None."""
+        with _translated("looking up a leaf hash"):
+            row = self._conn.execute(
+                "SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash,)
+            ).fetchone()
+        return int(row[0]) if row else None
+
+    def node(self, level: int, index: int) -> bytes | None:
+        """The stored perfect node (level, index), or None."""
+        with _translated("reading a tree node"):
+            row = self._conn.execute(
+                "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)
+            ).fetchone()
+        return row[0] if row else None
+
+    def nodes(self, level: int, start: int, end: int) -> list[tuple[int, bytes]]:
+        """(idx, hash) of stored nodes at ``level`` with start <= idx < end."""
+        with _translated("reading tree nodes"):
+            return self._conn.execute(
+                "SELECT idx, hash FROM nodes WHERE level = ? AND idx >= ? AND idx < ? "
+                "ORDER BY idx", (level, start, end),
+            ).fetchall()
+
+    def latest_block(self) -> tuple[BlockHeader, bytes] | None:
+        """(header, stored block hash) of the highest block, or None."""
+        with _translated("reading the latest block"):
+            row = self._conn.execute(
+                f"SELECT {_BLOCK_COLUMNS}, block_hash FROM blocks ORDER BY height DESC LIMIT 1"
+            ).fetchone()
+        return (_row_to_header(row[:6]), row[6]) if row else None
+
+    def blocks(self, start_height: int, limit: int) -> list[tuple[BlockHeader, bytes]]:
+        """Up to ``limit`` (header, stored hash) pairs from ``start_height`` on, by height."""
+        with _translated("reading blocks"):
+            rows = self._conn.execute(
+                f"SELECT {_BLOCK_COLUMNS}, block_hash FROM blocks WHERE height >= ? "
+                "ORDER BY height LIMIT ?", (start_height, limit),
+            ).fetchall()
+        return [(_row_to_header(r[:6]), r[6]) for r in rows]
+
+    def block_containing(self, index: int) -> BlockHeader | None:
+        """The block whose range [first_index, tree_size) holds ``index``."""
+        with _translated("finding a block"):
+            row = self._conn.execute(
+                f"SELECT {_BLOCK_COLUMNS} FROM blocks WHERE tree_size > ? "
+                "ORDER BY tree_size LIMIT 1", (index,),
+            ).fetchone()
+        return _row_to_header(row) if row else None
+
+    def checkpoint(self, tree_size: int | None = None) -> str | None:
+        """The signed checkpoint for ``tree_size`` (default: the latest), or None."""
+        with _translated("reading a checkpoint"):
+            if tree_size is None:
+                row = self._conn.execute(
+                    "SELECT note FROM checkpoints ORDER BY tree_size DESC LIMIT 1"
+                ).fetchone()
+            else:
+                row = self._conn.execute(
+                    "SELECT note FROM checkpoints WHERE tree_size = ?", (tree_size,)
+                ).fetchone()
+        return str(row[0]) if row else None
+
+    def checkpoints(self, start_height: int, limit: int) -> list[tuple[int, int, str]]:
+        """Up to ``limit`` (height, tree_size, note) from ``start_height`` on, by height."""
+        with _translated("reading checkpoints"):
+            return self._conn.execute(
+                "SELECT height, tree_size, note FROM checkpoints WHERE height >= ? "
+                "ORDER BY height LIMIT ?", (start_height, limit),
+            ).fetchall()
+
+
+def _statements(script: str) -> list[str]:
+    """Split the schema file into statements (triggers contain ';' inside BEGIN ... END)."""
+    statements, current = [], []
+    for line in script.splitlines():
+        stripped = line.split("--", 1)[0].rstrip()
+        if not stripped:
+            continue
+        current.append(stripped)
+        joined = "\n".join(current)
+        if sqlite3.complete_statement(joined):
+            statements.append(joined)
+            current = []
+    return statements
+
+
+def fsync_directory(path: Path) -> None:
+    """fsync a directory so a newly created file's name is durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
