@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -210,3 +211,18 @@ def test_append_only_triggers_refuse_update_and_delete(made: tuple[LedgerHome, L
                       "DELETE FROM nodes"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute(statement)
+
+
+def test_signature_splice_equals_full_canonicalization(made: tuple[LedgerHome, Ledger]) -> None:
+    from radledger.core import jcs
+    from radledger.core.entry import parse_entry
+
+    home, _ = made
+    signer = home.actor_signer
+    for subject in ({}, {"study": "a"}, {"subject": "x", "a": ',"subject":"y"'}):
+        statement = Statement("x-a", actor_id("alice", signer.signing_key.public_key),
+                              rfc3339(1), subject, {"subject": {"v": 1}, "z": [1.5]}, (0,))
+        data = sign_entry(statement, signer.signing_key.sign)
+        entry = parse_entry(data)
+        envelope = entry.envelope() | {"sig": json.loads(data)["sig"]}
+        assert data == jcs.canonicalize(envelope)

@@ -20,6 +20,7 @@ from radledger.core import jcs
 from radledger.errors import InputError, RadledgerError
 from radledger.ledger.home import LedgerHome
 from radledger.ledger.service import Draft, Ledger, Receipt
+from radledger.ledger.signing import POOL_MIN_BATCH, SigningPool
 
 MAX_BATCH = 4096
 _LINE_FIELDS = frozenset({"kind", "body", "subject", "refs"})
@@ -104,6 +105,8 @@ def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: b
             except queue.Empty:
                 break
         if batch:
+            if ledger.signing_pool is None and len(batch) >= POOL_MIN_BATCH:
+                ledger.signing_pool = SigningPool(home.actor_signer)
             _emit(ledger.append_drafts(batch, home.actor_signer), as_json)
             total += len(batch)
         if error is not None:
@@ -130,7 +133,11 @@ def append(
     if source == "-":
         if kind or body or subject or ref:
             raise InputError("`append -` reads everything from stdin; drop --kind/--body")
-        stream_append(ledger, loaded, sys.stdin.buffer, as_json)
+        try:
+            stream_append(ledger, loaded, sys.stdin.buffer, as_json)
+        finally:
+            if ledger.signing_pool is not None:
+                ledger.signing_pool.close()
         return
     if source is not None:
         raise InputError(f"unexpected argument {source!r}; use '-' to read stdin")

@@ -117,13 +117,25 @@ def sign_entry(statement: Statement, sign: Callable[[bytes], bytes]) -> bytes:
     ``sign`` is the actor's Ed25519 signing function. Raises EntryError or CanonicalJSONError.
     """
     validate_statement(statement)
-    envelope = statement.envelope()
-    signature = sign(SIGNATURE_CONTEXT + jcs.canonicalize(envelope))
-    envelope["sig"] = base64.b64encode(signature).decode("ascii")
-    data = jcs.canonicalize(envelope)
+    unsigned = jcs.canonicalize(statement.envelope())
+    signature = sign(SIGNATURE_CONTEXT + unsigned)
+    data = _insert_signature(unsigned, statement, base64.b64encode(signature))
     if len(data) > MAX_ENTRY_BYTES:
         raise EntryError(f"entry is {len(data)} bytes; the limit is {MAX_ENTRY_BYTES}")
     return data
+
+
+def _insert_signature(unsigned: bytes, statement: Statement, sig_b64: bytes) -> bytes:
+    """The canonical entry: ``"sig"`` sorts between ``"refs"`` and ``"subject"``, and the
+    canonical tail after it is known exactly, so the member is spliced in rather than the
+    whole envelope serialized a second time (the append hot path)."""
+    tail = b',"subject":' + jcs.canonicalize(dict(statement.subject)) + b',"v":1}'
+    if not unsigned.endswith(tail):  # cannot happen for a canonical envelope; stay exact
+        envelope = statement.envelope()
+        envelope["sig"] = sig_b64.decode("ascii")
+        return jcs.canonicalize(envelope)
+    cut = len(unsigned) - len(tail)
+    return b"".join((unsigned[:cut], b',"sig":"', sig_b64, b'"', unsigned[cut:]))
 
 
 def parse_entry(data: bytes) -> Entry:

@@ -17,30 +17,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from radledger.core.block import BlockHeader, next_header
 from radledger.core.checkpoint import Checkpoint, block_extension, sign_checkpoint
-from radledger.core.entry import Entry, Statement, actor_id, parse_entry, sign_entry
-from radledger.core.jcs import JSONValue
+from radledger.core.entry import Entry, actor_id, parse_entry
 from radledger.core.keys import KEY_KINDS, KeyRing, check_entry
 from radledger.core.merkle import CompactRange, leaf_hash
 from radledger.core.note import Signer
 from radledger.errors import EntryError, InputError, StorageCorrupt
+from radledger.ledger.drafts import Draft
+from radledger.ledger.signing import SigningPool, sign_drafts
 from radledger.storage.sqlite import SQLiteStore
 
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class Draft:
-    """An entry not yet signed: what a caller wants to record."""
-
-    kind: str
-    body: dict[str, JSONValue]
-    subject: dict[str, str] = field(default_factory=dict)
-    refs: tuple[int | str, ...] = ()
+__all__ = ["Clock", "Draft", "Ledger", "Receipt", "rfc3339"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +61,7 @@ class Ledger:
         self._keyring = KeyRing()
         self._keys_synced_to = 0  # key entries below this index are applied
         self._range: CompactRange | None = None
+        self.signing_pool: SigningPool | None = None
 
     # -- public API -------------------------------------------------------------------------
     def append_drafts(self, drafts: Sequence[Draft], signer: Signer) -> list[Receipt]:
@@ -79,21 +72,21 @@ class Ledger:
         """
         if not drafts:
             return []
-        actor = actor_id(signer.name, signer.signing_key.public_key)
         floor = self.store.entry_count()
-        now = self.clock()
-        claimed = rfc3339(now)
-        signed = []
         for position, draft in enumerate(drafts):
             try:
                 self._check_refs(draft.refs, floor)
-                statement = Statement(draft.kind, actor, claimed, draft.subject, draft.body,
-                                      draft.refs)
-                data = sign_entry(statement, signer.signing_key.sign)
             except InputError as exc:
                 raise type(exc)(f"draft {position}: {exc}") from None
-            signed.append((draft.kind, data))
-        return self._append(signed, trusted_actor=actor)
+        claimed = rfc3339(self.clock())
+        pool = self.signing_pool
+        if pool is not None and pool.signer == signer:
+            datas = pool.sign_drafts(drafts, claimed)
+        else:
+            datas = sign_drafts(drafts, signer, claimed)
+        actor = actor_id(signer.name, signer.signing_key.public_key)
+        return self._append([(d.kind, data) for d, data in zip(drafts, datas, strict=True)],
+                            trusted_actor=actor)
 
     def append_signed(self, entries: Sequence[bytes]) -> list[Receipt]:
         """Append entries their actors signed themselves (every one is verified).
