@@ -80,12 +80,19 @@ def test_append_stream_acknowledges_each_entry(ledger) -> None:  # type: ignore[
     assert shown["entry"]["body"] == {"n": 28}
 
 
-def test_append_stream_keeps_good_lines_before_a_bad_one(ledger) -> None:  # type: ignore[no-untyped-def]
-    stream = lines(3) + b'{"kind": "x-a", "body": {"v": NaN}}\n' + lines(2, 100)
+@pytest.mark.parametrize(("bad", "message"), [
+    (b'{"kind": "x-a", "body": {"v": NaN}}', "NaN"),
+    (b'{"kind": "no.such-kind", "body": {}}', "unknown kind"),
+    (b'{"kind": "x-a", "body": {}, "refs": [4]}', "ref 4 is not an existing entry"),
+    (b'{"kind": "x-a", "body": {}, "subject": {"Bad Key": "x"}}', "subject key"),
+])
+def test_append_stream_keeps_good_lines_before_a_bad_one(ledger, bad: bytes, message: str  # type: ignore[no-untyped-def]
+                                                         ) -> None:
+    stream = lines(3) + bad + b"\n" + lines(2, 100)
     result = ledger("append", "-", stdin=stream)
     assert result.code == 2
     assert len(result.out.splitlines()) == 3
-    assert "stdin line 4" in result.err and "NaN" in result.err
+    assert "stdin line 4" in result.err and message in result.err, result.err
     assert json.loads(ledger("verify", "--json").out)["tree_size"] == 5
 
 

@@ -226,3 +226,32 @@ def test_signature_splice_equals_full_canonicalization(made: tuple[LedgerHome, L
         entry = parse_entry(data)
         envelope = entry.envelope() | {"sig": json.loads(data)["sig"]}
         assert data == jcs.canonicalize(envelope)
+
+
+def test_checkpoint_from_the_future_is_a_problem(tmp_path: Path) -> None:
+    home, ledger = init_ledger(tmp_path / "h", clock=lambda: 2_000_000_000.0)
+    ledger.append_drafts([qc(1)], home.actor_signer)
+    report = verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1,
+                           now=2_000_000_000 - 3600)
+    assert not report.ok
+    assert "future" in report.problems[0].what and report.problems[0].block == 0
+    later = verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1,
+                          now=2_000_000_000)
+    assert later.ok
+
+
+def test_disk_full_leaves_nothing_partial_and_resumes(made: tuple[LedgerHome, Ledger]) -> None:
+    from radledger.errors import StorageFull
+
+    home, ledger = made
+    conn = ledger.store._conn  # noqa: SLF001 - simulate a full disk with SQLite's page cap
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    with pytest.raises(StorageFull, match="storage full"):
+        ledger.append_drafts([qc(i) for i in range(2000)], home.actor_signer)
+    assert ledger.store.entry_count() == 2
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    receipts = ledger.append_drafts([qc(i) for i in range(2000)], home.actor_signer)
+    assert receipts[0].index == 2 and receipts[-1].index == 2001
+    report = verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1)
+    assert report.ok, report.problems

@@ -18,34 +18,12 @@ import typer
 from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
 from radledger.core import jcs
 from radledger.errors import InputError, RadledgerError
+from radledger.ledger.drafts import draft_from_json
 from radledger.ledger.home import LedgerHome
 from radledger.ledger.service import Draft, Ledger, Receipt
 from radledger.ledger.signing import POOL_MIN_BATCH, SigningPool
 
 MAX_BATCH = 4096
-_LINE_FIELDS = frozenset({"kind", "body", "subject", "refs"})
-
-
-def draft_from_json(value: jcs.JSONValue, where: str) -> Draft:
-    """Build a Draft from a parsed JSON line. Raises InputError naming ``where``."""
-    if not isinstance(value, dict):
-        raise InputError(f"{where}: expected a JSON object with kind and body")
-    unknown = sorted(set(value) - _LINE_FIELDS)
-    if unknown:
-        raise InputError(f"{where}: unexpected field(s) {unknown}; allowed: "
-                         f"{sorted(_LINE_FIELDS)}")
-    kind, body = value.get("kind"), value.get("body")
-    subject, refs = value.get("subject", {}), value.get("refs", [])
-    if not isinstance(kind, str):
-        raise InputError(f"{where}: 'kind' must be a string")
-    if not isinstance(body, dict):
-        raise InputError(f"{where}: 'body' must be a JSON object")
-    if not isinstance(subject, dict) or not all(isinstance(v, str) for v in subject.values()):
-        raise InputError(f"{where}: 'subject' must be an object of strings")
-    if not isinstance(refs, list) or not all(isinstance(r, int | str) for r in refs):
-        raise InputError(f"{where}: 'refs' must be a list of indices or leaf hashes")
-    return Draft(kind, body, {str(k): str(v) for k, v in subject.items()},
-                 tuple(r for r in refs if isinstance(r, int | str)))
 
 
 def _parse_line(line: bytes, number: int) -> Draft:
@@ -55,6 +33,13 @@ def _parse_line(line: bytes, number: int) -> Draft:
     except RadledgerError as exc:
         raise InputError(f"{where}: {exc}") from None
     return draft_from_json(value, where)
+
+
+def _check_line_refs(ledger: Ledger, draft: Draft, floor: int, number: int) -> None:
+    try:
+        ledger.check_refs(draft.refs, floor)
+    except InputError as exc:
+        raise type(exc)(f"stdin line {number}: {exc}") from None
 
 
 def _reader(stream: BinaryIO, lines: queue.Queue[bytes | None]) -> None:
@@ -84,6 +69,7 @@ def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: b
     threading.Thread(target=_reader, args=(stream, lines), daemon=True).start()
     number, total, eof = 0, 0, False
     while not eof:
+        floor = ledger.store.entry_count()
         batch: list[Draft] = []
         error: InputError | None = None
         item = lines.get()
@@ -94,7 +80,10 @@ def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: b
             number += 1
             if item.strip():
                 try:
-                    batch.append(_parse_line(item, number))
+                    draft = _parse_line(item, number)
+                    if draft.refs:
+                        _check_line_refs(ledger, draft, floor, number)
+                    batch.append(draft)
                 except InputError as exc:
                     error = exc
                     break

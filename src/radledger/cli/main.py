@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -177,7 +178,7 @@ def verify(
     loaded, ledger = open_home(home)
     with entry_progress(ledger.store.entry_count(), enabled=not as_json) as progress:
         report = verify_ledger(ledger.store, loaded.origin, loaded.ledger_verifier,
-                               workers=workers, progress=progress)
+                               workers=workers, progress=progress, now=int(time.time()))
     against_error: VerificationError | None = None
     if against is not None and report.ok:
         try:

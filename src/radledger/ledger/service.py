@@ -75,7 +75,7 @@ class Ledger:
         floor = self.store.entry_count()
         for position, draft in enumerate(drafts):
             try:
-                self._check_refs(draft.refs, floor)
+                self.check_refs(draft.refs, floor)
             except InputError as exc:
                 raise type(exc)(f"draft {position}: {exc}") from None
         claimed = rfc3339(self.clock())
@@ -181,7 +181,11 @@ class Ledger:
         except InputError as exc:
             raise type(exc)(f"entry for index {index}: {exc}") from None
 
-    def _check_refs(self, refs: tuple[int | str, ...], floor: int) -> None:
+    def check_refs(self, refs: tuple[int | str, ...], floor: int) -> None:
+        """Refs must name entries already in the ledger (index < floor, or a known leaf hash).
+
+        Raises EntryError naming the ref.
+        """
         for ref in refs:
             if isinstance(ref, int) and not isinstance(ref, bool) and ref >= floor:
                 raise EntryError(f"ref {ref} is not an existing entry (ledger size {floor})")

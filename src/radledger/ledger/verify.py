@@ -155,11 +155,13 @@ def check_rows(rows: list[EntryRow]) -> tuple[list[bytes], list[Problem]]:
 
 # -- the run -------------------------------------------------------------------------------
 def verify_ledger(store: SQLiteStore, origin: str, pinned: Verifier, *,
-                  workers: int | None = None, progress: Progress | None = None) -> VerifyReport:
+                  workers: int | None = None, progress: Progress | None = None,
+                  now: int | None = None) -> VerifyReport:
     """Audit the whole ledger. Never raises for what it finds: problems go in the report.
 
     ``pinned`` is the ledger key the caller trusts (from the ledger home); entry 0 must
-    register exactly that key. ``workers`` defaults to the number of CPUs.
+    register exactly that key. ``workers`` defaults to the number of CPUs. With ``now``
+    (Unix seconds), a checkpoint dated more than five minutes after it is a problem.
     """
     report = VerifyReport()
     timeline = store.key_entries()
@@ -167,7 +169,7 @@ def verify_ledger(store: SQLiteStore, origin: str, pinned: Verifier, *,
     _check_genesis(store, pinned, report)
     total = store.entry_count()
     walker = _TreeWalker(store, report)
-    blocks = _BlockWalker(store, origin, keyring, report)
+    blocks = _BlockWalker(store, origin, keyring, report, now)
     expected_index = 0
     for rows, leaves, problems in _checked_chunks(store, total, timeline, workers):
         for problem in problems:
@@ -293,7 +295,8 @@ class _BlockWalker:
     """Checks each block and checkpoint when the recomputed tree reaches its size."""
 
     def __init__(self, store: SQLiteStore, origin: str, keyring: KeyRing,
-                 report: VerifyReport) -> None:
+                 report: VerifyReport, now: int | None) -> None:
+        self.now = now
         self.store = store
         self.origin = origin
         self.keyring = keyring
@@ -361,7 +364,7 @@ class _BlockWalker:
         errors: list[str] = []
         for verifier in verifiers:
             try:
-                cp = open_checkpoint(note, verifier, origin=self.origin)
+                cp = open_checkpoint(note, verifier, origin=self.origin, now=self.now)
                 break
             except RadledgerError as exc:
                 errors.append(_what(exc))
