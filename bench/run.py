@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import pstats
 import random
 import resource
 import shutil
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cryptography
 import floors
 import workload
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -274,7 +276,8 @@ def bench_verify(v: int, rebuild: bool, res: Results) -> Path:
     log(f"   radledger verify on {total:,} entries ...")
     res.load("verify (CLI)")
     cpu0, t0 = children_cpu(), time.perf_counter()
-    done = subprocess.run([CLI, "verify", "--home", str(home)], capture_output=True, text=True)
+    done = subprocess.run([CLI, "verify", "--home", str(home)], check=False,
+                          capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t0, children_cpu() - cpu0
     if done.returncode != 0 or not done.stdout.startswith("ok:"):
         sys.exit(f"radledger verify failed ({done.returncode}): {done.stdout}{done.stderr[-2000:]}")
@@ -329,7 +332,7 @@ def bench_proofs(home: Path, count: int, cli_runs: int, res: Results) -> None:
     for index, length in zip(indices[:cli_runs], lengths, strict=False):
         t0 = time.perf_counter()
         done = subprocess.run([CLI, "proof", "inclusion", str(index), "--home", str(home),
-                               "--json"], capture_output=True, text=True)
+                               "--json"], check=False, capture_output=True, text=True)
         walls.append(time.perf_counter() - t0)
         if done.returncode != 0 or len(json.loads(done.stdout)["proof"]) != length:
             sys.exit(f"radledger proof inclusion {index} failed: {done.stderr[-2000:]}")
@@ -371,7 +374,8 @@ def diagnostics(res: Results, count: int = 3000) -> None:
          f"{per_op_us(key.sign, [m for m, _ in messages]):.1f}"),
         ("Ed25519 verify (`cryptography`)",
          f"{per_op_us(lambda ms: public.verify(ms[1], ms[0]), messages):.1f}"),
-        ("`jcs.loads_canonical` of the entry bytes", f"{per_op_us(jcs.loads_canonical, datas):.1f}"),
+        ("`jcs.loads_canonical` of the entry bytes",
+         f"{per_op_us(jcs.loads_canonical, datas):.1f}"),
         ("SHA-256 leaf hash", f"{per_op_us(floors.leaf_hash, datas):.2f}"),
     ]
 
@@ -379,8 +383,6 @@ def diagnostics(res: Results, count: int = 3000) -> None:
 # -- profiling (optional) ------------------------------------------------------------------
 def profile(n: int) -> None:
     """cProfile the CLI append of ``n`` lines and a single-process verify of that ledger."""
-    import pstats
-
     input_path = OUT / f"append-input-{n}.jsonl"
     workload.write_lines(input_path, n)
     home = OUT / "profile-ledger"
@@ -404,8 +406,6 @@ def profile(n: int) -> None:
 
 # -- report --------------------------------------------------------------------------------
 def machine_info() -> list[tuple[str, str]]:
-    import cryptography
-
     model = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -414,7 +414,7 @@ def machine_info() -> list[tuple[str, str]]:
                 break
     except OSError:
         pass
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    nproc = subprocess.run(["nproc"], check=False, capture_output=True, text=True).stdout.strip()
     return [
         ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("nproc", nproc or str(CORES)),

@@ -8,13 +8,17 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
 
-from radledger.cli.main import run
+from radledger.cli.main import app, run
 from radledger.core import merkle
 from radledger.core.checkpoint import open_checkpoint
 from radledger.core.note import parse_vkey
+
+from helpers import raw_db
 
 
 @dataclass
@@ -167,8 +171,6 @@ def test_proof_json_shapes_verify(ledger) -> None:  # type: ignore[no-untyped-de
 
 
 def test_verify_json_shape_and_exit_code_on_tamper(ledger, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from helpers import raw_db
-
     ledger("append", "-", stdin=lines(10))
     ok = json.loads(ledger("verify", "--json").out)
     assert ok == {"ok": True, "tree_size": 12, "problems": []}
@@ -185,8 +187,6 @@ def test_verify_json_shape_and_exit_code_on_tamper(ledger, tmp_path: Path) -> No
 
 
 def test_verify_against_a_held_checkpoint(ledger, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from helpers import raw_db
-
     ledger("append", "-", stdin=lines(10))
     held = tmp_path / "held.checkpoint"
     held.write_text(ledger("checkpoint").out)
@@ -221,5 +221,23 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     appended = subprocess.run([exe, "append", "-", "--home", home], input=lines(3),
                               capture_output=True, check=True)
     assert len(appended.stdout.splitlines()) == 3
-    usage = subprocess.run([exe, "show"], capture_output=True, text=True)
+    usage = subprocess.run([exe, "show"], capture_output=True, text=True, check=False)
     assert usage.returncode == 2
+
+
+def _command_paths() -> list[str]:
+    def walk(command: Any, prefix: str) -> list[str]:
+        if hasattr(command, "commands"):
+            return [p for name, sub in sorted(command.commands.items())
+                    for p in walk(sub, f"{prefix} {name}".strip())]
+        return [prefix]
+
+    return walk(typer.main.get_command(app), "")
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    paths = _command_paths()
+    assert len(paths) >= 9
+    missing = [p for p in paths if f"`radledger {p}" not in readme]
+    assert not missing, f"commands missing from the README's command table: {missing}"

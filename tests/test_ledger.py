@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from radledger.core import merkle
+from radledger.core import jcs, merkle
 from radledger.core.checkpoint import open_checkpoint
-from radledger.core.entry import Statement, actor_id, sign_entry
+from radledger.core.entry import Statement, actor_id, parse_entry, sign_entry
 from radledger.core.note import Signer
-from radledger.errors import EntryError, InputError, SignatureError
+from radledger.errors import EntryError, InputError, SignatureError, StorageFull
 from radledger.ledger import proofs
 from radledger.ledger.home import LedgerHome
 from radledger.ledger.service import Draft, Ledger, rfc3339
@@ -214,9 +214,6 @@ def test_append_only_triggers_refuse_update_and_delete(made: tuple[LedgerHome, L
 
 
 def test_signature_splice_equals_full_canonicalization(made: tuple[LedgerHome, Ledger]) -> None:
-    from radledger.core import jcs
-    from radledger.core.entry import parse_entry
-
     home, _ = made
     signer = home.actor_signer
     for subject in ({}, {"study": "a"}, {"subject": "x", "a": ',"subject":"y"'}):
@@ -241,8 +238,6 @@ def test_checkpoint_from_the_future_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_disk_full_leaves_nothing_partial_and_resumes(made: tuple[LedgerHome, Ledger]) -> None:
-    from radledger.errors import StorageFull
-
     home, ledger = made
     conn = ledger.store._conn  # noqa: SLF001 - simulate a full disk with SQLite's page cap
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
