@@ -140,7 +140,7 @@ def test_revoked_key_signs_no_more_but_old_signatures_verify(
                          home.ledger_signer)
     with pytest.raises(SignatureError, match="was revoked at entry 4"):
         ledger.append_drafts([qc(2)], bob)
-    report = verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1)
+    report = verify_ledger(ledger.store, home.ledger_verifier, workers=1)
     assert report.ok, report.problems
     assert old.index == 3
 
@@ -154,7 +154,7 @@ def test_rotated_ledger_key_old_checkpoints_keep_verifying(
                          home.ledger_signer)
     ledger.ledger_signer = Signer(home.origin, new_ledger.signing_key)
     ledger.append_drafts([qc(1)], home.actor_signer)
-    report = verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1)
+    report = verify_ledger(ledger.store, home.ledger_verifier, workers=1)
     assert report.ok, report.problems
     assert report.blocks_checked == 4
 
@@ -197,7 +197,7 @@ def test_threads_appending_through_one_process_get_dense_indices(tmp_path: Path)
     assert not errors
     _, ledger = open_ledger(home.path)
     assert ledger.store.entry_count() == 42
-    report = verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1)
+    report = verify_ledger(ledger.store, home.ledger_verifier, workers=1)
     assert report.ok, report.problems
     assert report.blocks_checked == 41
 
@@ -228,11 +228,11 @@ def test_signature_splice_equals_full_canonicalization(made: tuple[LedgerHome, L
 def test_checkpoint_from_the_future_is_a_problem(tmp_path: Path) -> None:
     home, ledger = init_ledger(tmp_path / "h", clock=lambda: 2_000_000_000.0)
     ledger.append_drafts([qc(1)], home.actor_signer)
-    report = verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1,
+    report = verify_ledger(ledger.store, home.ledger_verifier, workers=1,
                            now=2_000_000_000 - 3600)
     assert not report.ok
     assert "future" in report.problems[0].what and report.problems[0].block == 0
-    later = verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1,
+    later = verify_ledger(ledger.store, home.ledger_verifier, workers=1,
                           now=2_000_000_000)
     assert later.ok
 
@@ -248,5 +248,5 @@ def test_disk_full_leaves_nothing_partial_and_resumes(made: tuple[LedgerHome, Le
     conn.execute("PRAGMA max_page_count = 1073741823")
     receipts = ledger.append_drafts([qc(i) for i in range(2000)], home.actor_signer)
     assert receipts[0].index == 2 and receipts[-1].index == 2001
-    report = verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1)
+    report = verify_ledger(ledger.store, home.ledger_verifier, workers=1)
     assert report.ok, report.problems

@@ -37,7 +37,7 @@ def made(tmp_path: Path) -> tuple[LedgerHome, Ledger]:
 
 def _verify(home: LedgerHome) -> VerifyReport:
     _, ledger = open_ledger(home.path)
-    return verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1)
+    return verify_ledger(ledger.store, home.ledger_verifier, workers=1)
 
 
 def _flip_byte(conn: sqlite3.Connection) -> None:
@@ -177,7 +177,7 @@ def test_history_rewritten_and_resigned_with_the_real_key(
     shutil.copy(backup, home.database)
     _, ledger = open_ledger(home.path)
     ledger.append_drafts([qc(200 + i) for i in range(8)], home.actor_signer)
-    assert verify_ledger(ledger.store, home.origin, home.ledger_verifier, workers=1).ok
+    assert verify_ledger(ledger.store, home.ledger_verifier, workers=1).ok
     proofs.check_against(ledger.store, held_small, home.ledger_verifier, home.origin)
     with pytest.raises(RollbackError, match="rewritten") as caught:
         proofs.check_against(ledger.store, held, home.ledger_verifier, home.origin)

@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
     receipts = ledger.append_drafts(_qc_checks(run, protocol.index), home.actor_signer)
     print(f"registered demo protocol as entry {protocol.index}; appended {len(receipts)} demo "
           f"QC entries (indices {receipts[0].index}..{receipts[-1].index}) in one block")
-    report = verify_ledger(ledger.store, home.origin, home.ledger_verifier)
+    report = verify_ledger(ledger.store, home.ledger_verifier)
     status = "ok" if report.ok else f"FAILED ({report.problem_count} problems)"
     print(f"verify: {status}: {report.entries_checked} entries, {report.blocks_checked} blocks")
     print(f"\nverifier key: {format_vkey(home.origin, home.ledger_signer.signing_key.public_key)}")

@@ -177,7 +177,7 @@ def verify(
     """Full audit: signatures, canonical form, leaf hashes, tree nodes, blocks, checkpoints."""
     loaded, ledger = open_home(home)
     with entry_progress(ledger.store.entry_count(), enabled=not as_json) as progress:
-        report = verify_ledger(ledger.store, loaded.origin, loaded.ledger_verifier,
+        report = verify_ledger(ledger.store, loaded.ledger_verifier,
                                workers=workers, progress=progress, now=int(time.time()))
     against_error: VerificationError | None = None
     if against is not None and report.ok:

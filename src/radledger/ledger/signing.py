@@ -7,16 +7,15 @@ bytes are the same whichever process signs.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 from radledger.core.ed25519 import SigningKey
 from radledger.core.entry import Statement, actor_id, sign_entry
 from radledger.core.note import Signer
 from radledger.errors import InputError
 from radledger.ledger.drafts import Draft
+from radledger.ledger.workers import worker_pool
 
 POOL_MIN_BATCH = 512  # below this, handing work to processes costs more than it saves
 
@@ -58,10 +57,8 @@ class SigningPool:
     def __init__(self, signer: Signer, workers: int | None = None) -> None:
         self.signer = signer
         self.workers = workers or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("fork"),
-            initializer=_init_worker, initargs=(signer.name, signer.signing_key.seed),
-        )
+        self._pool = worker_pool(self.workers, _init_worker,
+                                 (signer.name, signer.signing_key.seed))
 
     def sign_drafts(self, drafts: Sequence[Draft], claimed_time: str) -> list[bytes]:
         """Like ``sign_drafts``, split across the workers."""

@@ -16,11 +16,10 @@ bad index or block with expected and computed values.
 from __future__ import annotations
 
 import base64
-import multiprocessing
 import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from radledger.core.block import BlockHeader
@@ -30,6 +29,7 @@ from radledger.core.keys import KEY_KINDS, KeyRing, check_entry
 from radledger.core.merkle import CompactRange, leaf_hash
 from radledger.core.note import Verifier
 from radledger.errors import EvidenceValue, RadledgerError, VerificationError
+from radledger.ledger.workers import worker_pool
 from radledger.storage.sqlite import EntryRow, SQLiteStore
 
 CHUNK = 4096
@@ -154,15 +154,23 @@ def check_rows(rows: list[EntryRow]) -> tuple[list[bytes], list[Problem]]:
 
 
 # -- the run -------------------------------------------------------------------------------
-def verify_ledger(store: SQLiteStore, origin: str, pinned: Verifier, *,
-                  workers: int | None = None, progress: Progress | None = None,
-                  now: int | None = None) -> VerifyReport:
-    """Audit the whole ledger. Never raises for what it finds: problems go in the report.
+def verify_ledger(store: SQLiteStore, pinned: Verifier, *, workers: int | None = None,
+                  progress: Progress | None = None, now: int | None = None) -> VerifyReport:
+    """Audit the whole ledger, in one read snapshot. Never raises for what it finds: problems
+    go in the report.
 
-    ``pinned`` is the ledger key the caller trusts (from the ledger home); entry 0 must
-    register exactly that key. ``workers`` defaults to the number of CPUs. With ``now``
-    (Unix seconds), a checkpoint dated more than five minutes after it is a problem.
+    ``pinned`` is the ledger key the caller trusts (from the ledger home); its name is the
+    origin, and entry 0 must register exactly that key. ``workers`` defaults to the number of
+    CPUs. With ``now`` (Unix seconds), a checkpoint dated more than five minutes after it is a
+    problem.
     """
+    with store.snapshot():
+        return _verify(store, pinned, workers, progress, now)
+
+
+def _verify(store: SQLiteStore, pinned: Verifier, workers: int | None,
+            progress: Progress | None, now: int | None) -> VerifyReport:
+    origin = pinned.name
     report = VerifyReport()
     timeline = store.key_entries()
     keyring = _build_keyring(timeline, report)
@@ -231,10 +239,8 @@ def _checked_chunks(store: SQLiteStore, total: int, timeline: KeyTimeline,
             rows = store.entries(start, start + CHUNK)
             yield (rows, *check_rows(rows))
         return
-    context = multiprocessing.get_context("fork")
     window = workers * 2  # chunks in flight: bounded, so memory stays flat
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(timeline,)) as pool:
+    with worker_pool(workers, _init_worker, (timeline,)) as pool:
         pending: list[tuple[list[EntryRow], Future[tuple[list[bytes], list[Problem]]]]] = []
         for start in starts:
             rows = store.entries(start, start + CHUNK)

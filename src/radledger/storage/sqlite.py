@@ -184,6 +184,19 @@ class SQLiteStore:
                     pass  # the original error is what matters; SQLite rolls back on close
             raise
 
+    @contextmanager
+    def snapshot(self) -> Iterator[SQLiteStore]:
+        """A read transaction: every read inside sees one consistent state of the ledger,
+        whatever writers commit meanwhile (WAL snapshot isolation)."""
+        with _translated("starting a read"):
+            self._conn.execute("BEGIN DEFERRED")
+            self._conn.execute("SELECT 1 FROM meta LIMIT 1").fetchone()  # takes the snapshot
+        try:
+            yield self
+        finally:
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+
     def insert_entries(self, rows: list[EntryRow]) -> None:
         """Insert sequenced entries. Requires an open write transaction."""
         with _translated("storing entries"):
