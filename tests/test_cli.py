@@ -152,6 +152,9 @@ def test_checkpoint_and_key_show_verify_together(ledger) -> None:  # type: ignor
     verifier = parse_vkey(ledger("key", "show").out.strip())
     cp = open_checkpoint(note, verifier, origin="example.org/lab")
     assert cp.tree_size == 9
+    as_json = json.loads(ledger("checkpoint", "--json").out)
+    assert as_json == {"origin": "example.org/lab", "tree_size": 9, "root": cp.root_hash.hex(),
+                       "block": 1, "note": note}
 
 
 def test_proof_json_shapes_verify(ledger) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ import typer
 from radledger.cli import appendcmd
 from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
 from radledger.cli.progress import entry_progress
+from radledger.core.checkpoint import open_checkpoint
 from radledger.core.entry import parse_entry
 from radledger.core.note import format_vkey
 from radledger.errors import InputError, RadledgerError, VerificationError
@@ -105,13 +106,19 @@ def show(
 
 
 @app.command()
-def checkpoint(home: HomeOption = None) -> None:
+def checkpoint(home: HomeOption = None, as_json: JsonOption = False) -> None:
     """Print the latest signed checkpoint (C2SP signed note), verbatim."""
-    _, ledger = open_home(home)
+    loaded, ledger = open_home(home)
     note = ledger.store.checkpoint()
     if note is None:
         raise InputError("the ledger has no checkpoint yet")
-    sys.stdout.write(note)
+    if as_json:
+        cp = open_checkpoint(note, loaded.ledger_verifier, origin=loaded.origin)
+        block = cp.block
+        echo_json({"origin": cp.origin, "tree_size": cp.tree_size, "root": cp.root_hash.hex(),
+                   "block": block.height if block else None, "note": note})
+    else:
+        sys.stdout.write(note)
 
 
 @key_app.command("show")
