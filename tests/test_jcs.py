@@ -442,3 +442,13 @@ def test_member_order_does_not_matter(members: dict[str, JSONValue], rng: Any) -
 @given(finite_floats)
 def test_every_finite_double_round_trips_exactly(number: float) -> None:
     assert loads_canonical(canonicalize(number)) == number  # -0.0 comes back as 0, equal
+
+
+@given(st.floats(min_value=1e-4, max_value=1e16, allow_nan=False, allow_infinity=False)
+       | st.floats(min_value=-1e16, max_value=-1e-4))
+def test_floats_taking_the_c_encoder_match_the_rfc_rules(number: float) -> None:
+    fast = jcs._check(number, 0)  # noqa: SLF001
+    if fast:
+        assert jcs._serialize_fast(number) == jcs._serialize_slow(number)  # noqa: SLF001
+    else:
+        assert number.is_integer() or abs(number) >= 1e16

@@ -11,9 +11,10 @@ writes integral doubles from 2**53 up to 1e21 in plain digits (1e20 -> ``1000000
 so ``loads`` reads such a literal as that float when it is exactly RFC 8785's spelling of it, and
 rejects every other integer literal beyond 2**53 as a loss of precision.
 
-Values without floats and without object keys beyond the Basic Multilingual Plane go, after one
-validating walk, through the C encoder of :mod:`json`: there code point order is UTF-16 order
-and its escapes are JCS's. Everything else goes through a small pure-Python serializer.
+Values without object keys beyond the Basic Multilingual Plane, and whose floats are all
+non-integral with magnitude in [1e-4, 1e16), go, after one validating walk, through the C
+encoder of :mod:`json`: there code point order is UTF-16 order, its escapes are JCS's, and
+float repr is ECMAScript's layout. Everything else goes through a small pure-Python serializer.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ MAX_DEPTH = 64
 _FIXED_POINT_MIN = -6
 _FIXED_POINT_MAX = 21
 _LONGEST_INTEGRAL_DOUBLE = 1 + _FIXED_POINT_MAX  # "-" and 21 digits
-_SHOWN = 40  # characters of an offending literal repeated in a message
+_SHOWN = 40
+_REPR_IS_ES_MIN = 1e-4
+_REPR_IS_ES_MAX = 1e16  # characters of an offending literal repeated in a message
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -90,7 +93,9 @@ def _check_scalar(value: object) -> bool:
     elif type(value) is float:
         if not math.isfinite(value):
             raise _Invalid(f"float {value} is not a finite number")
-        return False
+        # repr (what json's encoder writes) equals ECMAScript's layout for non-integral
+        # magnitudes in [1e-4, 1e16): plain digits with a point, no exponent
+        return _REPR_IS_ES_MIN <= abs(value) < _REPR_IS_ES_MAX and not value.is_integer()
     elif value is not None and type(value) is not bool:
         raise _Invalid(f"{type(value).__name__} is not a JSON type")
     return True
