@@ -11,7 +11,7 @@ import pytest
 
 from radledger.core import jcs, merkle
 from radledger.core.checkpoint import open_checkpoint
-from radledger.core.entry import Statement, actor_id, parse_entry, sign_entry
+from radledger.core.entry import Statement, actor_id, parse_entry, sign_entry, signing_input
 from radledger.core.note import Signer
 from radledger.errors import EntryError, InputError, SignatureError, StorageFull
 from radledger.ledger import proofs
@@ -223,6 +223,7 @@ def test_signature_splice_equals_full_canonicalization(made: tuple[LedgerHome, L
         entry = parse_entry(data)
         envelope = entry.envelope() | {"sig": json.loads(data)["sig"]}
         assert data == jcs.canonicalize(envelope)
+        assert signing_input(entry, data) == signing_input(entry)
 
 
 def test_checkpoint_from_the_future_is_a_problem(tmp_path: Path) -> None:

@@ -129,7 +129,7 @@ def _insert_signature(unsigned: bytes, statement: Statement, sig_b64: bytes) -> 
     """The canonical entry: ``"sig"`` sorts between ``"refs"`` and ``"subject"``, and the
     canonical tail after it is known exactly, so the member is spliced in rather than the
     whole envelope serialized a second time (the append hot path)."""
-    tail = b',"subject":' + jcs.canonicalize(dict(statement.subject)) + b',"v":1}'
+    tail = _tail(statement)
     if not unsigned.endswith(tail):  # cannot happen for a canonical envelope; stay exact
         envelope = statement.envelope()
         envelope["sig"] = sig_b64.decode("ascii")
@@ -182,6 +182,21 @@ def decode_signature(value: JSONValue) -> bytes:
     return raw
 
 
-def signing_input(statement: Statement) -> bytes:
-    """The exact bytes the actor signed."""
+def _tail(statement: Statement) -> bytes:
+    """The canonical bytes that follow the ``sig`` member: subject, then v."""
+    return b',"subject":' + jcs.canonicalize(dict(statement.subject)) + b',"v":1}'
+
+
+def signing_input(statement: Statement, data: bytes | None = None) -> bytes:
+    """The exact bytes the actor signed.
+
+    With ``data``, the entry's canonical bytes (as parse_entry accepted them), the signed bytes
+    are cut out of it (the ``sig`` member removed) instead of serialized again.
+    """
+    if data is not None and isinstance(statement, Entry):
+        tail = _tail(statement)
+        member = b',"sig":"' + base64.b64encode(statement.signature) + b'"'
+        cut = len(data) - len(tail)
+        if data.endswith(tail) and data[cut - len(member):cut] == member:
+            return SIGNATURE_CONTEXT + data[:cut - len(member)] + data[cut:]
     return SIGNATURE_CONTEXT + jcs.canonicalize(statement.envelope())

@@ -114,7 +114,7 @@ def check_entry(keyring: KeyRing, index: int, data: bytes) -> Entry:
     entry = parse_entry(data)
     verify = _genesis_verifier(entry) if index == 0 else keyring.key_for(entry.actor, index).verify
     try:
-        verify(signing_input(entry), entry.signature)
+        verify(signing_input(entry, data), entry.signature)
     except SignatureError as exc:
         raise SignatureError(f"signature by {entry.actor} does not verify: {exc.what}",
                              index=index) from None
