@@ -20,7 +20,7 @@ from radledger.core import jcs
 from radledger.errors import InputError, RadledgerError
 from radledger.ledger.drafts import draft_from_json
 from radledger.ledger.home import LedgerHome
-from radledger.ledger.service import Draft, Ledger, Receipt
+from radledger.ledger.service import Draft, Ledger, PreparedBatch, Receipt
 from radledger.ledger.signing import POOL_MIN_BATCH, SigningPool
 
 MAX_BATCH = 4096
@@ -62,45 +62,71 @@ def _emit(receipts: list[Receipt], as_json: bool) -> None:
 def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: bool) -> int:
     """Append JSON lines from ``stream`` in batches; returns how many entries were appended.
 
+    Two stages overlap: while one batch is being signed (on the signing pool once batches are
+    large), the next is read and parsed; then the signed batch is committed and acknowledged.
     On a bad line, the good lines before it are appended and acknowledged, then InputError
     is raised naming the line.
     """
     lines: queue.Queue[bytes | None] = queue.Queue(maxsize=4 * MAX_BATCH)
     threading.Thread(target=_reader, args=(stream, lines), daemon=True).start()
-    number, total, eof = 0, 0, False
-    while not eof:
-        floor = ledger.store.entry_count()
+    reader = _BatchReader(lines, ledger)
+    signing: PreparedBatch | None = None
+    total = 0
+    while True:
+        # with a batch in signing, never wait for input: its acknowledgements come first
+        batch, error = reader.next_batch(block=signing is None)
+        if batch and ledger.signing_pool is None and len(batch) >= POOL_MIN_BATCH:
+            ledger.signing_pool = SigningPool(home.actor_signer)
+        if signing is not None:  # commit the batch signed while this one was parsed
+            _emit(signing.commit(), as_json)
+            total += len(signing.drafts)
+            signing = None
+        if batch:
+            signing = ledger.prepare(batch, home.actor_signer)
+        if error is not None or reader.eof:
+            if signing is not None:
+                _emit(signing.commit(), as_json)
+                total += len(signing.drafts)
+            if error is not None:
+                raise error
+            return total
+
+
+class _BatchReader:
+    """Collects parsed lines into batches: whatever has arrived, up to MAX_BATCH."""
+
+    def __init__(self, lines: queue.Queue[bytes | None], ledger: Ledger) -> None:
+        self.lines = lines
+        self.ledger = ledger
+        self.number = 0
+        self.eof = False
+
+    def next_batch(self, block: bool) -> tuple[list[Draft], InputError | None]:
         batch: list[Draft] = []
-        error: InputError | None = None
-        item = lines.get()
+        floor = self.ledger.store.entry_count()
+        try:
+            item = self.lines.get(block=block)
+        except queue.Empty:
+            return batch, None
         while True:
             if item is None:
-                eof = True
-                break
-            number += 1
+                self.eof = True
+                return batch, None
+            self.number += 1
             if item.strip():
                 try:
-                    draft = _parse_line(item, number)
+                    draft = _parse_line(item, self.number)
                     if draft.refs:
-                        _check_line_refs(ledger, draft, floor, number)
-                    batch.append(draft)
+                        _check_line_refs(self.ledger, draft, floor, self.number)
                 except InputError as exc:
-                    error = exc
-                    break
+                    return batch, exc
+                batch.append(draft)
             if len(batch) >= MAX_BATCH:
-                break
+                return batch, None
             try:
-                item = lines.get_nowait()
+                item = self.lines.get_nowait()
             except queue.Empty:
-                break
-        if batch:
-            if ledger.signing_pool is None and len(batch) >= POOL_MIN_BATCH:
-                ledger.signing_pool = SigningPool(home.actor_signer)
-            _emit(ledger.append_drafts(batch, home.actor_signer), as_json)
-            total += len(batch)
-        if error is not None:
-            raise error
-    return total
+                return batch, None
 
 
 def append(

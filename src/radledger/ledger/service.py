@@ -32,7 +32,7 @@ from radledger.ledger.signing import SigningPool, sign_drafts
 from radledger.storage.sqlite import SQLiteStore
 
 Clock = Callable[[], float]
-__all__ = ["Clock", "Draft", "Ledger", "Receipt", "rfc3339"]
+__all__ = ["Clock", "Draft", "Ledger", "PreparedBatch", "Receipt", "rfc3339"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,24 @@ class Receipt:
 def rfc3339(t: float) -> str:
     """Unix time as RFC 3339 UTC with microseconds."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class PreparedBatch:
+    """Drafts being signed for one append; ``commit()`` waits for the signatures and appends."""
+
+    ledger: Ledger
+    drafts: list[Draft]
+    actor: str
+    signed: Callable[[], list[bytes]]
+
+    def commit(self) -> list[Receipt]:
+        """Append the signed entries in one block; see Ledger.append_drafts for errors."""
+        if not self.drafts:
+            return []
+        datas = self.signed()
+        items = [(d.kind, data) for d, data in zip(self.drafts, datas, strict=True)]
+        return self.ledger._append(items, trusted_actor=self.actor)  # noqa: SLF001
 
 
 class Ledger:
@@ -70,8 +88,12 @@ class Ledger:
         Raises EntryError/CanonicalJSONError for a bad draft (nothing is appended),
         SignatureError if the signer is not a key in force, StorageError on storage failure.
         """
-        if not drafts:
-            return []
+        return self.prepare(drafts, signer).commit()
+
+    def prepare(self, drafts: Sequence[Draft], signer: Signer) -> PreparedBatch:
+        """Check refs and start signing ``drafts`` (on the signing pool, if it is this
+        signer's); ``commit()`` on the result appends them. Splitting the two lets a caller
+        prepare the next batch while this one is signed."""
         floor = self.store.entry_count()
         for position, draft in enumerate(drafts):
             try:
@@ -81,12 +103,12 @@ class Ledger:
         claimed = rfc3339(self.clock())
         pool = self.signing_pool
         if pool is not None and pool.signer == signer:
-            datas = pool.sign_drafts(drafts, claimed)
+            signed = pool.submit(drafts, claimed)
         else:
-            datas = sign_drafts(drafts, signer, claimed)
-        actor = actor_id(signer.name, signer.signing_key.public_key)
-        return self._append([(d.kind, data) for d, data in zip(drafts, datas, strict=True)],
-                            trusted_actor=actor)
+            done = sign_drafts(drafts, signer, claimed)
+            signed = lambda: done  # noqa: E731 - a thunk like the pool's
+        return PreparedBatch(self, list(drafts), actor_id(signer.name,
+                                                         signer.signing_key.public_key), signed)
 
     def append_signed(self, entries: Sequence[bytes]) -> list[Receipt]:
         """Append entries their actors signed themselves (every one is verified).

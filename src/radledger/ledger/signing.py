@@ -8,7 +8,7 @@ bytes are the same whichever process signs.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from radledger.core.ed25519 import SigningKey
 from radledger.core.entry import Statement, actor_id, sign_entry
@@ -60,17 +60,20 @@ class SigningPool:
         self._pool = worker_pool(self.workers, _init_worker,
                                  (signer.name, signer.signing_key.seed))
 
-    def sign_drafts(self, drafts: Sequence[Draft], claimed_time: str) -> list[bytes]:
-        """Like ``sign_drafts``, split across the workers."""
+    def submit(self, drafts: Sequence[Draft], claimed_time: str) -> Callable[[], list[bytes]]:
+        """Start signing ``drafts`` across the workers; returns a function that waits for the
+        entry bytes (and raises a draft's InputError). Small batches are signed at once."""
         if len(drafts) < POOL_MIN_BATCH:
-            return sign_drafts(drafts, self.signer, claimed_time)
+            done = sign_drafts(drafts, self.signer, claimed_time)
+            return lambda: done
         step = -(-len(drafts) // self.workers)
         futures = [self._pool.submit(_sign_chunk, list(drafts[i:i + step]), claimed_time, i)
                    for i in range(0, len(drafts), step)]
-        out: list[bytes] = []
-        for future in futures:
-            out.extend(future.result())
-        return out
+
+        def result() -> list[bytes]:
+            return [data for future in futures for data in future.result()]
+
+        return result
 
     def close(self) -> None:
         """Stop the workers."""
