@@ -431,6 +431,12 @@ def test_fast_path_equals_slow_path(value: JSONValue) -> None:
     assert jcs._serialize_fast(value) == jcs._serialize_slow(value)
 
 
+@given(json_values(st.floats(allow_nan=False, allow_infinity=False) | safe_integers, bmp_text))
+def test_every_path_equals_the_rule_by_rule_serializer(value: JSONValue) -> None:
+    path = jcs._check(value, 0)  # noqa: SLF001
+    assert jcs._serialize(value, path) == jcs._serialize_slow(value).encode()  # noqa: SLF001
+
+
 @settings(deadline=None)
 @given(st.dictionaries(st.text(), safe_integers | st.text(), max_size=8), st.randoms())
 def test_member_order_does_not_matter(members: dict[str, JSONValue], rng: Any) -> None:
@@ -447,8 +453,9 @@ def test_every_finite_double_round_trips_exactly(number: float) -> None:
 @given(st.floats(min_value=1e-4, max_value=1e16, allow_nan=False, allow_infinity=False)
        | st.floats(min_value=-1e16, max_value=-1e-4))
 def test_floats_taking_the_c_encoder_match_the_rfc_rules(number: float) -> None:
-    fast = jcs._check(number, 0)  # noqa: SLF001
-    if fast:
-        assert jcs._serialize_fast(number) == jcs._serialize_slow(number)  # noqa: SLF001
-    else:
-        assert number.is_integer() or abs(number) >= 1e16
+    path = jcs._check(number, 0)  # noqa: SLF001
+    assert jcs._serialize(number, path) == jcs._serialize_slow(number).encode()  # noqa: SLF001
+    if not number.is_integer() and abs(number) < 1e16:
+        assert path == jcs._FAST  # noqa: SLF001
+    if number.is_integer() and abs(number) <= 2**53:
+        assert path == jcs._AS_INT  # noqa: SLF001

@@ -8,6 +8,7 @@ for each entry only after its batch has committed: that line is the acknowledgem
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -33,6 +34,20 @@ def _parse_line(line: bytes, number: int) -> Draft:
     except RadledgerError as exc:
         raise InputError(f"{where}: {exc}") from None
     return draft_from_json(value, where)
+
+
+def _private_stdin() -> BinaryIO:
+    """stdin as a file object of our own (a dup of fd 0).
+
+    The signing pool forks while the reader thread is blocked inside a read, holding that file
+    object's lock; a forked worker closes ``sys.stdin`` on start and would wait for that lock
+    forever. Reading through a separate object keeps ``sys.stdin``'s lock free.
+    """
+    try:
+        fd = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.stdin.buffer  # not a real file (tests pass a BytesIO)
+    return os.fdopen(os.dup(fd), "rb")
 
 
 def _check_line_refs(ledger: Ledger, draft: Draft, floor: int, number: int) -> None:
@@ -149,7 +164,7 @@ def append(
         if kind or body or subject or ref:
             raise InputError("`append -` reads everything from stdin; drop --kind/--body")
         try:
-            stream_append(ledger, loaded, sys.stdin.buffer, as_json)
+            stream_append(ledger, loaded, _private_stdin(), as_json)
         finally:
             if ledger.signing_pool is not None:
                 ledger.signing_pool.close()

@@ -42,7 +42,9 @@ _FIXED_POINT_MAX = 21
 _LONGEST_INTEGRAL_DOUBLE = 1 + _FIXED_POINT_MAX  # "-" and 21 digits
 _SHOWN = 40
 _REPR_IS_ES_MIN = 1e-4
-_REPR_IS_ES_MAX = 1e16  # characters of an offending literal repeated in a message
+_REPR_IS_ES_MAX = 1e16
+# which serializer a value can take, worst of its parts (so combined with min)
+_SLOW, _AS_INT, _FAST = 0, 1, 2  # characters of an offending literal repeated in a message
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -84,7 +86,7 @@ def _check_text(text: str, what: str) -> None:
         raise _Invalid(f"{what} contains a lone surrogate U+{ord(found.group()):04X}")
 
 
-def _check_scalar(value: object) -> bool:
+def _check_scalar(value: object) -> int:
     if type(value) is str:
         _check_text(value, "string")
     elif type(value) is int:
@@ -93,15 +95,18 @@ def _check_scalar(value: object) -> bool:
     elif type(value) is float:
         if not math.isfinite(value):
             raise _Invalid(f"float {value} is not a finite number")
+        if value.is_integer():
+            # ECMAScript writes an integral double up to 2**53 as the integer's digits
+            return _AS_INT if abs(value) <= MAX_SAFE_INTEGER else _SLOW
         # repr (what json's encoder writes) equals ECMAScript's layout for non-integral
         # magnitudes in [1e-4, 1e16): plain digits with a point, no exponent
-        return _REPR_IS_ES_MIN <= abs(value) < _REPR_IS_ES_MAX and not value.is_integer()
+        return _FAST if _REPR_IS_ES_MIN <= abs(value) < _REPR_IS_ES_MAX else _SLOW
     elif value is not None and type(value) is not bool:
         raise _Invalid(f"{type(value).__name__} is not a JSON type")
-    return True
+    return _FAST
 
 
-def _check(value: object, depth: int) -> bool:
+def _check(value: object, depth: int) -> int:
     """Raise _Invalid unless value is a JSONValue that canonicalize accepts.
 
     Returns whether the C encoder writes it exactly (no floats, no astral keys). Exact types
@@ -111,11 +116,11 @@ def _check(value: object, depth: int) -> bool:
         return _check_scalar(value)
     if depth >= MAX_DEPTH:
         raise _Invalid(f"nesting deeper than {MAX_DEPTH}")
-    fast = True
+    fast = _FAST
     if type(value) is list:
         for index, item in enumerate(value):
             try:
-                fast = _check(item, depth + 1) and fast
+                fast = min(_check(item, depth + 1), fast)
             except _Invalid as invalid:
                 invalid.path.append(index)
                 raise
@@ -126,15 +131,15 @@ def _check(value: object, depth: int) -> bool:
             try:
                 _check_text(key, "object key")
                 if not key.isascii() and _ASTRAL.search(key):
-                    fast = False
-                fast = _check(item, depth + 1) and fast
+                    fast = _SLOW
+                fast = min(_check(item, depth + 1), fast)
             except _Invalid as invalid:
                 invalid.path.append(key)
                 raise
     return fast
 
 
-def _validate(value: object) -> bool:
+def _validate(value: object) -> int:
     try:
         return _check(value, 0)
     except _Invalid as invalid:
@@ -202,8 +207,26 @@ def _serialize_fast(value: JSONValue) -> str:
     return _ENCODER.encode(value)
 
 
-def _serialize(value: JSONValue, fast: bool) -> bytes:
-    return (_serialize_fast(value) if fast else _serialize_slow(value)).encode("utf-8")
+def _integral_floats_as_int(value: JSONValue) -> JSONValue:
+    """A copy with every float replaced by its int. Requires: _check returned _AS_INT, so
+    every float is integral and within +-2**53."""
+    if type(value) is float:
+        return int(value)
+    if type(value) is list:
+        return [_integral_floats_as_int(item) for item in value]
+    if type(value) is dict:
+        return {key: _integral_floats_as_int(item) for key, item in value.items()}
+    return value
+
+
+def _serialize(value: JSONValue, path: int) -> bytes:
+    if path == _FAST:
+        text = _serialize_fast(value)
+    elif path == _AS_INT:
+        text = _serialize_fast(_integral_floats_as_int(value))
+    else:
+        text = _serialize_slow(value)
+    return text.encode("utf-8")
 
 
 def canonicalize(value: JSONValue) -> bytes:
@@ -288,7 +311,7 @@ def _decode(data: bytes | str) -> str:
     raise CanonicalJSONError(f"JSON text must be bytes or str, not {type(data).__name__}")
 
 
-def _parse(data: bytes | str) -> tuple[JSONValue, bool]:
+def _parse(data: bytes | str) -> tuple[JSONValue, int]:
     text = _decode(data)
     _check_depth(text)
     try:
