@@ -12,6 +12,7 @@ import os
 import queue
 import sys
 import threading
+from collections import deque
 from typing import Annotated, BinaryIO
 
 import typer
@@ -57,10 +58,19 @@ def _check_line_refs(ledger: Ledger, draft: Draft, floor: int, number: int) -> N
         raise type(exc)(f"stdin line {number}: {exc}") from None
 
 
-def _reader(stream: BinaryIO, lines: queue.Queue[bytes | None]) -> None:
-    for line in stream:
-        lines.put(line)
-    lines.put(None)
+def _reader(stream: BinaryIO, chunks: queue.Queue[list[bytes] | None]) -> None:
+    """Read whatever stdin has (up to 1 MiB at a time) and queue its complete lines: per-line
+    queue traffic would cost more than parsing the line."""
+    read = getattr(stream, "read1", stream.read)
+    partial = b""
+    while data := read(1 << 20):
+        lines = (partial + data).split(b"\n")
+        partial = lines.pop()
+        if lines:
+            chunks.put(lines)
+    if partial:
+        chunks.put([partial])
+    chunks.put(None)
 
 
 def _emit(receipts: list[Receipt], as_json: bool) -> None:
@@ -82,9 +92,9 @@ def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: b
     On a bad line, the good lines before it are appended and acknowledged, then InputError
     is raised naming the line.
     """
-    lines: queue.Queue[bytes | None] = queue.Queue(maxsize=4 * MAX_BATCH)
-    threading.Thread(target=_reader, args=(stream, lines), daemon=True).start()
-    reader = _BatchReader(lines, ledger)
+    chunks: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=8)
+    threading.Thread(target=_reader, args=(stream, chunks), daemon=True).start()
+    reader = _BatchReader(chunks, ledger)
     signing: PreparedBatch | None = None
     total = 0
     while True:
@@ -110,38 +120,43 @@ def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: b
 class _BatchReader:
     """Collects parsed lines into batches: whatever has arrived, up to MAX_BATCH."""
 
-    def __init__(self, lines: queue.Queue[bytes | None], ledger: Ledger) -> None:
-        self.lines = lines
+    def __init__(self, chunks: queue.Queue[list[bytes] | None], ledger: Ledger) -> None:
+        self.chunks = chunks
         self.ledger = ledger
+        self.pending: deque[bytes] = deque()
         self.number = 0
         self.eof = False
+
+    def _fill(self, block: bool) -> bool:
+        """Move the next chunk of lines into ``pending``; False if none is ready."""
+        try:
+            chunk = self.chunks.get(block=block)
+        except queue.Empty:
+            return False
+        if chunk is None:
+            self.eof = True
+            return False
+        self.pending.extend(chunk)
+        return True
 
     def next_batch(self, block: bool) -> tuple[list[Draft], InputError | None]:
         batch: list[Draft] = []
         floor = self.ledger.store.entry_count()
-        try:
-            item = self.lines.get(block=block)
-        except queue.Empty:
-            return batch, None
-        while True:
-            if item is None:
-                self.eof = True
-                return batch, None
+        while len(batch) < MAX_BATCH:
+            if not self.pending and (self.eof or not self._fill(block and not batch)):
+                break
+            line = self.pending.popleft()
             self.number += 1
-            if item.strip():
-                try:
-                    draft = _parse_line(item, self.number)
-                    if draft.refs:
-                        _check_line_refs(self.ledger, draft, floor, self.number)
-                except InputError as exc:
-                    return batch, exc
-                batch.append(draft)
-            if len(batch) >= MAX_BATCH:
-                return batch, None
+            if not line.strip():
+                continue
             try:
-                item = self.lines.get_nowait()
-            except queue.Empty:
-                return batch, None
+                draft = _parse_line(line, self.number)
+                if draft.refs:
+                    _check_line_refs(self.ledger, draft, floor, self.number)
+            except InputError as exc:
+                return batch, exc
+            batch.append(draft)
+        return batch, None
 
 
 def append(
