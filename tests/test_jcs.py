@@ -9,7 +9,7 @@ from enum import IntEnum
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from radledger.core import jcs
@@ -431,6 +431,8 @@ def test_fast_path_equals_slow_path(value: JSONValue) -> None:
     assert jcs._serialize_fast(value) == jcs._serialize_slow(value)
 
 
+@example([0.0, 0.5])
+@example({"a": 20.0, "b": 1e-3, "c": [3, 1e300]})
 @given(json_values(st.floats(allow_nan=False, allow_infinity=False) | safe_integers, bmp_text))
 def test_every_path_equals_the_rule_by_rule_serializer(value: JSONValue) -> None:
     path = jcs._check(value, 0)  # noqa: SLF001

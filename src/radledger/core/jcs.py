@@ -208,10 +208,10 @@ def _serialize_fast(value: JSONValue) -> str:
 
 
 def _integral_floats_as_int(value: JSONValue) -> JSONValue:
-    """A copy with every float replaced by its int. Requires: _check returned _AS_INT, so
-    every float is integral and within +-2**53."""
+    """A copy with every integral float replaced by its int. Requires: _check returned
+    _AS_INT, so each float is integral within +-2**53 or non-integral in [1e-4, 1e16)."""
     if type(value) is float:
-        return int(value)
+        return int(value) if value.is_integer() else value
     if type(value) is list:
         return [_integral_floats_as_int(item) for item in value]
     if type(value) is dict:
