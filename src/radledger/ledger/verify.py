@@ -28,7 +28,13 @@ from radledger.core.entry import actor_id, parse_entry
 from radledger.core.keys import KEY_KINDS, KeyRing, check_entry
 from radledger.core.merkle import CompactRange, leaf_hash
 from radledger.core.note import Verifier
-from radledger.errors import EvidenceValue, RadledgerError, VerificationError
+from radledger.errors import (
+    EvidenceValue,
+    RadledgerError,
+    StorageCorrupt,
+    StorageError,
+    VerificationError,
+)
 from radledger.ledger.workers import worker_pool
 from radledger.storage.sqlite import EntryRow, SQLiteStore
 
@@ -99,8 +105,7 @@ class VerifyReport:
 
 # -- entry checks (run in worker processes) ------------------------------------------------
 KeyTimeline = list[tuple[int, bytes]]  # (index, data) of the key entries, in index order
-_worker_keyring: KeyRing | None = None
-_worker_key_indices: frozenset[int] = frozenset()
+_worker_checker: _RowChecker | None = None  # set once in each pool worker
 
 
 def _build_keyring(timeline: KeyTimeline, report: VerifyReport | None) -> KeyRing:
@@ -116,41 +121,58 @@ def _build_keyring(timeline: KeyTimeline, report: VerifyReport | None) -> KeyRin
                 report.add(Problem(f"key entry does not verify: {_what(exc)}", index=index))
     return keyring
 
+class _RowChecker:
+    """Checks entry rows against one key timeline."""
 
-def _init_worker(timeline: KeyTimeline) -> None:
-    global _worker_keyring, _worker_key_indices  # noqa: PLW0603 - per-process worker state
-    _worker_keyring = _build_keyring(timeline, None)
-    _worker_key_indices = frozenset(i for i, _ in timeline)
+    def __init__(self, timeline: KeyTimeline) -> None:
+        self.keyring = _build_keyring(timeline, None)
+        self.key_indices = frozenset(i for i, _ in timeline)
+
+    def check(self, rows: list[EntryRow]) -> tuple[list[bytes], list[Problem]]:
+        """The leaf hashes computed from the entry bytes, and the problems found."""
+        leaves: list[bytes] = []
+        problems: list[Problem] = []
+        for index, kind, stored_leaf, data in rows:
+            if not (isinstance(data, bytes) and isinstance(stored_leaf, bytes)
+                    and isinstance(kind, str)):
+                leaves.append(bytes(32))  # a damaged row: the tree check names it too
+                problems.append(Problem("stored row is damaged (wrong column types)",
+                                        index=index))
+                continue
+            computed = leaf_hash(data)
+            leaves.append(computed)
+            if computed != stored_leaf:
+                problems.append(Problem("stored leaf hash differs from the entry bytes",
+                                        index=index, expected=stored_leaf, computed=computed))
+                continue
+            problems.extend(self._check_entry(index, kind, data))
+        return leaves, problems
+
+    def _check_entry(self, index: int, kind: str, data: bytes) -> list[Problem]:
+        try:
+            entry = check_entry(self.keyring, index, data)
+        except RadledgerError as exc:
+            return [Problem(f"entry does not verify: {_what(exc)}", index=index)]
+        if entry.kind != kind:
+            return [Problem("stored kind differs from the entry", index=index,
+                            expected=entry.kind, computed=kind)]
+        if (entry.kind in KEY_KINDS) != (index in self.key_indices):
+            return [Problem("key entry missing from the key index", index=index)]
+        return []
 
 
 def _what(exc: RadledgerError) -> str:
     return exc.what if isinstance(exc, VerificationError) else str(exc)
 
 
-def check_rows(rows: list[EntryRow]) -> tuple[list[bytes], list[Problem]]:
-    """Check a chunk of entry rows; returns the leaf hashes computed from the bytes and the
-    problems found. Requires _init_worker to have run in this process."""
-    assert _worker_keyring is not None
-    leaves: list[bytes] = []
-    problems: list[Problem] = []
-    for index, kind, stored_leaf, data in rows:
-        computed = leaf_hash(data)
-        leaves.append(computed)
-        if computed != stored_leaf:
-            problems.append(Problem("stored leaf hash differs from the entry bytes", index=index,
-                                    expected=stored_leaf, computed=computed))
-            continue
-        try:
-            entry = check_entry(_worker_keyring, index, data)
-        except RadledgerError as exc:
-            problems.append(Problem(f"entry does not verify: {_what(exc)}", index=index))
-            continue
-        if entry.kind != kind:
-            problems.append(Problem("stored kind differs from the entry", index=index,
-                                    expected=entry.kind, computed=kind))
-        elif (entry.kind in KEY_KINDS) != (index in _worker_key_indices):
-            problems.append(Problem("key entry missing from the key index", index=index))
-    return leaves, problems
+def _init_worker(timeline: KeyTimeline) -> None:
+    global _worker_checker  # noqa: PLW0603 - per-process worker state
+    _worker_checker = _RowChecker(timeline)
+
+
+def _check_in_worker(rows: list[EntryRow]) -> tuple[list[bytes], list[Problem]]:
+    assert _worker_checker is not None
+    return _worker_checker.check(rows)
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -170,16 +192,31 @@ def verify_ledger(store: SQLiteStore, pinned: Verifier, *, workers: int | None =
 
 def _verify(store: SQLiteStore, pinned: Verifier, workers: int | None,
             progress: Progress | None, now: int | None) -> VerifyReport:
-    origin = pinned.name
     report = VerifyReport()
+    for message in store.integrity_problems():
+        report.add(Problem(f"storage integrity: {message}"))
     timeline = store.key_entries()
     keyring = _build_keyring(timeline, report)
     _check_genesis(store, pinned, report)
-    total = store.entry_count()
     walker = _TreeWalker(store, report)
-    blocks = _BlockWalker(store, origin, keyring, report, now)
+    blocks = _BlockWalker(store, pinned.name, keyring, report, now)
+    chunks = _checked_chunks(store, store.entry_count(), timeline, workers)
+    try:
+        size = _scan(chunks, report, walker, blocks, progress)
+    except StorageError as exc:
+        raise StorageCorrupt(
+            f"{exc}; entries 0..{report.entries_checked - 1} were verified before the damage"
+        ) from exc
+    return _finish(report, walker, blocks if size is not None else None,
+                   size if size is not None else report.entries_checked)
+
+
+def _scan(chunks: Iterator[tuple[list[EntryRow], list[bytes], list[Problem]]],
+          report: VerifyReport, walker: _TreeWalker, blocks: _BlockWalker,
+          progress: Progress | None) -> int | None:
+    """Walk the checked entries in index order; the size reached, or None at a gap."""
     expected_index = 0
-    for rows, leaves, problems in _checked_chunks(store, total, timeline, workers):
+    for rows, leaves, problems in chunks:
         for problem in problems:
             report.add(problem)
         for (index, *_), leaf in zip(rows, leaves, strict=True):
@@ -188,14 +225,15 @@ def _verify(store: SQLiteStore, pinned: Verifier, workers: int | None,
                                    index=expected_index, expected=expected_index,
                                    computed=index))
                 walker.note_problem(expected_index)
-                return _finish(report, walker, None, expected_index)
+                report.entries_checked = expected_index
+                return None
             walker.add(index, leaf)
             blocks.reached(walker.crange)
             expected_index = index + 1
         report.entries_checked = expected_index
         if progress is not None:
             progress(expected_index)
-    return _finish(report, walker, blocks, expected_index)
+    return expected_index
 
 
 def _finish(report: VerifyReport, walker: _TreeWalker, blocks: _BlockWalker | None,
@@ -234,17 +272,17 @@ def _checked_chunks(store: SQLiteStore, total: int, timeline: KeyTimeline,
     starts = range(0, total, CHUNK)
     workers = workers or os.cpu_count() or 1
     if workers <= 1 or total < PARALLEL_THRESHOLD:
-        _init_worker(timeline)
+        checker = _RowChecker(timeline)
         for start in starts:
             rows = store.entries(start, start + CHUNK)
-            yield (rows, *check_rows(rows))
+            yield (rows, *checker.check(rows))
         return
     window = workers * 2  # chunks in flight: bounded, so memory stays flat
     with worker_pool(workers, _init_worker, (timeline,)) as pool:
         pending: list[tuple[list[EntryRow], Future[tuple[list[bytes], list[Problem]]]]] = []
         for start in starts:
             rows = store.entries(start, start + CHUNK)
-            pending.append((rows, pool.submit(check_rows, rows)))
+            pending.append((rows, pool.submit(_check_in_worker, rows)))
             if len(pending) >= window:
                 rows0, future = pending.pop(0)
                 yield (rows0, *future.result())

@@ -30,6 +30,9 @@ from radledger.storage.mounts import refuse_network_filesystem
 APPLICATION_ID = 0x52444C47  # "RDLG"
 FORMAT = "1"
 BUSY_TIMEOUT_S = 60.0
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_HEADER_SIZE = 100
+_APP_ID_AT = 68
 
 EntryRow = tuple[int, str, bytes, bytes]  # idx, kind, leaf_hash, data
 NodeRow = tuple[int, int, bytes]  # level, idx, hash
@@ -81,14 +84,18 @@ class SQLiteStore:
         if path.exists():
             raise StorageError(f"{path} already exists; refusing to overwrite a database")
         refuse_network_filesystem(path.parent)
-        conn = cls._connect(path, create=True)
         schema = resources.files("radledger.storage").joinpath("sqlite_schema.sql").read_text()
+        with _translated(f"creating {path}"):
+            conn = sqlite3.connect(f"file:{path}?mode=rwc", uri=True, isolation_level=None)
+            # before WAL, so the mark lands in the main file's header, where open() reads it
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.close()
+        conn = cls._connect(path)
         with _translated("creating the schema"):
             conn.execute("BEGIN IMMEDIATE")
             # not executescript(): it commits on its own, outside this transaction
             for statement in _statements(schema):
                 conn.execute(statement)
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
                              [("format", FORMAT), *sorted(meta.items())])
             conn.execute("COMMIT")
@@ -96,53 +103,49 @@ class SQLiteStore:
 
     @classmethod
     def open(cls, path: Path) -> SQLiteStore:
-        """Open an existing radledger database, refusing anything else."""
+        """Open an existing radledger database, refusing anything else without changing it."""
         if not path.is_file():
             raise UnrecognisedDatabase(f"no ledger database at {path}")
         refuse_network_filesystem(path.parent)
+        _recognise(path)
+        conn = cls._connect(path)
         try:
-            conn = cls._connect(path, create=False)
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            fmt = None
-            if app_id == APPLICATION_ID:
+            with _translated(f"opening {path}"):
                 row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-                fmt = row[0] if row else None
-        except sqlite3.DatabaseError as exc:
-            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_CORRUPT:
-                raise _translate(exc, f"opening {path}") from exc
-            raise UnrecognisedDatabase(f"{path} is not a radledger database ({exc})") from exc
-        if app_id != APPLICATION_ID:
+        except StorageError:
             conn.close()
-            raise UnrecognisedDatabase(
-                f"{path} is not a radledger database (application_id {app_id:#x})"
-            )
+            raise
+        fmt = row[0] if row else None
         if fmt != FORMAT:
             conn.close()
             raise UnrecognisedDatabase(f"{path} has format {fmt!r}; this radledger reads {FORMAT}")
         return cls(path, conn)
 
     @staticmethod
-    def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
-        mode = "rwc" if create else "rw"
+    def _connect(path: Path) -> sqlite3.Connection:
+        """Connect to an existing file and put it in WAL, synchronous=FULL."""
         with _translated(f"opening {path}"):
             conn = sqlite3.connect(
-                f"file:{path}?mode={mode}", uri=True, isolation_level=None,
+                f"file:{path}?mode=rw", uri=True, isolation_level=None,
                 timeout=BUSY_TIMEOUT_S, check_same_thread=False,
             )
-            journal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        try:
+            with _translated(f"opening {path}"):
+                journal = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+                sync = conn.execute("PRAGMA synchronous").fetchone()[0]
             if str(journal).lower() != "wal":
-                conn.close()
                 raise UnsafeStorage(
                     f"{path}: SQLite refused WAL journal mode (got {journal!r}); radledger "
                     "needs WAL for crash safety with concurrent readers"
                 )
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            sync = conn.execute("PRAGMA synchronous").fetchone()[0]
             if sync < 2:  # noqa: PLR2004 - 2 is FULL in SQLite's numbering
-                conn.close()
                 raise UnsafeStorage(f"{path}: synchronous=FULL could not be set")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def close(self) -> None:
@@ -195,7 +198,8 @@ class SQLiteStore:
             yield self
         finally:
             if self._conn.in_transaction:
-                self._conn.execute("COMMIT")
+                with _translated("ending a read"):
+                    self._conn.execute("COMMIT")
 
     def insert_entries(self, rows: list[EntryRow]) -> None:
         """Insert sequenced entries. Requires an open write transaction."""
@@ -223,6 +227,14 @@ class SQLiteStore:
             )
 
     # -- reads -----------------------------------------------------------------------------
+    def integrity_problems(self, limit: int = 20) -> list[str]:
+        """SQLite's own full check of pages, records and indexes (PRAGMA integrity_check);
+        empty when the file is sound."""
+        with _translated("checking storage integrity"):
+            rows = self._conn.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()
+        messages = [str(row[0]) for row in rows]
+        return [] if messages == ["ok"] else messages
+
     def entry_count(self) -> int:
         """One past the highest sequenced index (0 for an empty ledger)."""
         with _translated("counting entries"):
@@ -323,6 +335,27 @@ class SQLiteStore:
                 "SELECT height, tree_size, note FROM checkpoints WHERE height >= ? "
                 "ORDER BY height LIMIT ?", (start_height, limit),
             ).fetchall()
+
+
+def _recognise(path: Path) -> None:
+    """Read the file header, without SQLite, and refuse anything but a radledger database.
+
+    SQLite's header starts with a fixed 16-byte string; the application id is the big-endian
+    integer at offset 68 (https://www.sqlite.org/fileformat.html).
+    """
+    try:
+        with path.open("rb") as f:
+            header = f.read(_HEADER_SIZE)
+    except OSError as exc:
+        raise UnrecognisedDatabase(f"cannot read {path}: {exc.strerror}") from None
+    if len(header) < _HEADER_SIZE or not header.startswith(_SQLITE_MAGIC):
+        what = "an empty file" if not header else "not an SQLite database"
+        raise UnrecognisedDatabase(f"{path} is not a radledger database ({what})")
+    app_id = int.from_bytes(header[_APP_ID_AT:_APP_ID_AT + 4], "big")
+    if app_id != APPLICATION_ID:
+        raise UnrecognisedDatabase(
+            f"{path} is not a radledger database (application_id {app_id:#x})"
+        )
 
 
 def _statements(script: str) -> list[str]:
