@@ -27,8 +27,9 @@ class Draft:
 
 
 def draft_from_json(value: jcs.JSONValue, where: str) -> Draft:
-    """Build and fully validate a Draft from parsed JSON ``{"kind", "body", "subject"?,
-    "refs"?}``, so a bad request is refused before anything is signed or written.
+    """Build and validate a Draft from ``{"kind", "body", "subject"?, "refs"?}`` as
+    ``jcs.loads`` parsed it (so already canonicalizable), so that a bad request is refused
+    before anything is signed or written.
 
     Raises InputError (or its EntryError / CanonicalJSONError subclasses) naming ``where``.
     """
@@ -53,7 +54,6 @@ def draft_from_json(value: jcs.JSONValue, where: str) -> Draft:
     try:
         validate_statement(Statement(kind, _PLACEHOLDER_ACTOR, _PLACEHOLDER_TIME,
                                      draft.subject, body, draft.refs))
-        jcs.canonicalize(body)
     except InputError as exc:
         raise type(exc)(f"{where}: {exc}") from None
     return draft

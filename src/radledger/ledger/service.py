@@ -149,13 +149,11 @@ class Ledger:
                   ) -> tuple[list[Receipt], list[tuple[int, str, bytes, bytes]]]:
         receipts: list[Receipt] = []
         rows: list[tuple[int, str, bytes, bytes]] = []
-        seen: dict[bytes, int] = {}
-        for given_kind, data in items:
+        leaves = [leaf_hash(data) for _, data in items]
+        seen = self.store.find_leaves(leaves)  # already stored: the same entry sent again
+        for (given_kind, data), leaf in zip(items, leaves, strict=True):
             kind = given_kind
-            leaf = leaf_hash(data)
             existing = seen.get(leaf)
-            if existing is None:
-                existing = self.store.find_leaf(leaf)
             if existing is not None:
                 receipts.append(Receipt(existing, leaf, new=False))
                 continue

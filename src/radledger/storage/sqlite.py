@@ -33,6 +33,7 @@ BUSY_TIMEOUT_S = 60.0
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
 _APP_ID_AT = 68
+_IN_LIMIT = 500  # values bound in one IN (...) list
 
 EntryRow = tuple[int, str, bytes, bytes]  # idx, kind, leaf_hash, data
 NodeRow = tuple[int, int, bytes]  # level, idx, hash
@@ -272,6 +273,18 @@ class SQLiteStore:
                 "SELECT idx FROM entries WHERE leaf_hash = ?", (leaf_hash,)
             ).fetchone()
         return int(row[0]) if row else None
+
+    def find_leaves(self, leaf_hashes: list[bytes]) -> dict[bytes, int]:
+        """{leaf_hash: index} for those of ``leaf_hashes`` that are stored."""
+        found: dict[bytes, int] = {}
+        with _translated("looking up leaf hashes"):
+            for start in range(0, len(leaf_hashes), _IN_LIMIT):
+                chunk = leaf_hashes[start:start + _IN_LIMIT]
+                marks = ",".join("?" * len(chunk))
+                found.update(self._conn.execute(
+                    f"SELECT leaf_hash, idx FROM entries WHERE leaf_hash IN ({marks})", chunk
+                ).fetchall())
+        return found
 
     def node(self, level: int, index: int) -> bytes | None:
         """The stored perfect node (level, index), or None."""
