@@ -2,6 +2,7 @@
 the same run, so results compare as ratios on a noisy machine.
 
     .venv/bin/python bench/run.py [--entries N] [--verify-entries N] [--quick]
+                                  [--repeat K] [--rebuild] [--proofs N]
     .venv/bin/python bench/run.py --profile      # cProfile of the CLI append and verify paths
 
 1. ``radledger append -`` fed N JSON lines from a file on stdin, end to end, acks counted;
@@ -551,31 +552,32 @@ def render(command: str, info: list[tuple[str, str]], res: Results) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--entries", type=int, default=200_000,
-                        help="lines fed to `radledger append -` (default 200,000)")
-    parser.add_argument("--verify-entries", type=int, default=1_000_000,
-                        help="entries in the ledger verified and proved (default 1,000,000)")
+    parser.add_argument("--entries", type=int,
+                        help="lines fed to `radledger append -` (default 200,000; 5,000 with "
+                             "--quick; 20,000 with --profile)")
+    parser.add_argument("--verify-entries", type=int,
+                        help="entries in the ledger verified and proved (default 1,000,000; "
+                             "20,000 with --quick)")
     parser.add_argument("--proofs", type=int, default=2000, help="random inclusion proofs")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes (5,000 appends, 20,000 verify entries), < 1 minute")
-    parser.add_argument("--repeat", type=int, default=2,
+    parser.add_argument("--repeat", type=int,
                         help="run each timed figure of steps 1 and 2 this many times, "
                              "alternating, and keep the fastest (default 2; 1 with --quick)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached verify ledger")
     parser.add_argument("--profile", action="store_true",
-                        help="only cProfile the CLI append and verify of --entries lines "
-                             "(default 20,000 here) into bench/out/profile-*.txt")
+                        help="only cProfile the CLI append of --entries lines and a one-worker "
+                             "verify of that ledger, into bench/out/profile-*.txt")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     if args.profile:
-        profile(args.entries if "--entries" in sys.argv else 20_000)
+        profile(args.entries or 20_000)
         return
-    if args.quick:
-        args.entries, args.verify_entries, cli_runs = 5000, 20_000, 3
-        if "--repeat" not in sys.argv:
-            args.repeat = 1
-    else:
-        cli_runs = 5
+    quick = args.quick
+    args.entries = args.entries or (5000 if quick else 200_000)
+    args.verify_entries = args.verify_entries or (20_000 if quick else 1_000_000)
+    args.repeat = max(1, args.repeat or (1 if quick else 2))
+    cli_runs = 3 if quick else 5
     command = " ".join(["python bench/run.py", *sys.argv[1:]])
     info = machine_info()
     res = Results()

@@ -48,6 +48,7 @@ _SLOW, _AS_INT, _FAST = 0, 1, 2  # characters of an offending literal repeated i
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
 _STRUCTURE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
@@ -311,16 +312,20 @@ def _decode(data: bytes | str) -> str:
     raise CanonicalJSONError(f"JSON text must be bytes or str, not {type(data).__name__}")
 
 
-def _parse(data: bytes | str) -> tuple[JSONValue, int]:
+def _decode_json(data: bytes | str) -> tuple[JSONValue, str]:
     text = _decode(data)
     _check_depth(text)
     try:
-        value: JSONValue = _DECODER.decode(text)
+        return _DECODER.decode(text), text
     except json.JSONDecodeError as error:
         raise CanonicalJSONError(
             f"invalid JSON: {error.msg} at line {error.lineno} column {error.colno}"
             f" (char {error.pos})"
         ) from error
+
+
+def _parse(data: bytes | str) -> tuple[JSONValue, int]:
+    value, _ = _decode_json(data)
     return value, _validate(value)
 
 
@@ -332,7 +337,13 @@ def loads(data: bytes | str) -> JSONValue:
     +-2**53 (unless it is RFC 8785's spelling of a double, read as that float), a number that
     overflows a double, a lone surrogate (escaped or raw), or nesting deeper than MAX_DEPTH.
     """
-    return _parse(data)[0]
+    value, text = _decode_json(data)
+    # The decoder's hooks already refused duplicates, NaN, inexact numbers and overflow; only a
+    # lone surrogate is left for the walk to find, and it can only come from an escape or, in
+    # a str, a raw surrogate. Skip the walk when neither can be there (the append hot path).
+    if _SURROGATE_ESCAPE.search(text) or (isinstance(data, str) and _SURROGATE.search(text)):
+        _validate(value)
+    return value
 
 
 def loads_canonical(data: bytes) -> JSONValue:
