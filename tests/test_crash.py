@@ -12,7 +12,7 @@ Where a kill lands is recorded, not guessed: the child runs with a ``sitecustomi
 (written by the test into its tmp folder, never shipped) that wraps five seams of the append
 path and writes one ``@phase`` line to stderr at each step:
 
-    prepare N          a batch of N drafts starts signing           (before BEGIN)
+    prepare N          a batch of N lines starts parsing and signing (before BEGIN)
     batch N            N signed entries go to the writer            (before BEGIN)
     begin              BEGIN IMMEDIATE requested                    (before BEGIN)
     in-tx              the write transaction is open                (mid-transaction)
@@ -130,13 +130,13 @@ def _wrapped_sign_checkpoint(*args, **kwargs):
     return note
 
 
-_prepare_name = "prepare" if hasattr(service.Ledger, "prepare") else "append_drafts"
+_prepare_name = "prepare_lines"  # the stream path of `append -`
 _prepare = getattr(service.Ledger, _prepare_name)
 
 
-def _wrapped_prepare(self, drafts, signer):
-    _mark("prepare", len(drafts))
-    return _prepare(self, drafts, signer)
+def _wrapped_prepare(self, lines, *args, **kwargs):
+    _mark("prepare", len(lines))
+    return _prepare(self, lines, *args, **kwargs)
 
 
 _append = service.Ledger._append

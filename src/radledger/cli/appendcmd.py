@@ -22,19 +22,10 @@ from radledger.core import jcs
 from radledger.errors import InputError, RadledgerError
 from radledger.ledger.drafts import draft_from_json
 from radledger.ledger.home import LedgerHome
-from radledger.ledger.service import Draft, Ledger, PreparedBatch, Receipt
-from radledger.ledger.signing import POOL_MIN_BATCH, SigningPool
+from radledger.ledger.service import Ledger, PreparedLines, Receipt
+from radledger.ledger.signing import POOL_MIN_BATCH, Line, SigningPool
 
 MAX_BATCH = 4096
-
-
-def _parse_line(line: bytes, number: int) -> Draft:
-    where = f"stdin line {number}"
-    try:
-        value = jcs.loads(line)
-    except RadledgerError as exc:
-        raise InputError(f"{where}: {exc}") from None
-    return draft_from_json(value, where)
 
 
 def _private_stdin() -> BinaryIO:
@@ -49,13 +40,6 @@ def _private_stdin() -> BinaryIO:
     except (AttributeError, OSError, ValueError):
         return sys.stdin.buffer  # not a real file (tests pass a BytesIO)
     return os.fdopen(os.dup(fd), "rb")
-
-
-def _check_line_refs(ledger: Ledger, draft: Draft, floor: int, number: int) -> None:
-    try:
-        ledger.check_refs(draft.refs, floor)
-    except InputError as exc:
-        raise type(exc)(f"stdin line {number}: {exc}") from None
 
 
 def _reader(stream: BinaryIO, chunks: queue.Queue[list[bytes] | None]) -> None:
@@ -87,42 +71,39 @@ def _emit(receipts: list[Receipt], as_json: bool) -> None:
 def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: bool) -> int:
     """Append JSON lines from ``stream`` in batches; returns how many entries were appended.
 
-    Two stages overlap: while one batch is being signed (on the signing pool once batches are
-    large), the next is read and parsed; then the signed batch is committed and acknowledged.
-    On a bad line, the good lines before it are appended and acknowledged, then InputError
-    is raised naming the line.
+    Two stages overlap: while one batch is parsed and signed (on the signing pool, on every
+    core, once batches are large), the previous one is committed and acknowledged. On a bad
+    line, the good lines before it are appended and acknowledged, then InputError is raised
+    naming the line.
     """
     chunks: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=8)
     threading.Thread(target=_reader, args=(stream, chunks), daemon=True).start()
-    reader = _BatchReader(chunks, ledger)
-    signing: PreparedBatch | None = None
+    reader = _LineReader(chunks)
+    signing: PreparedLines | None = None
     total = 0
     while True:
         # with a batch in signing, never wait for input: its acknowledgements come first
-        batch, error = reader.next_batch(block=signing is None)
-        if batch and ledger.signing_pool is None and len(batch) >= POOL_MIN_BATCH:
+        batch = reader.next_batch(block=signing is None)
+        if ledger.signing_pool is None and len(batch) >= POOL_MIN_BATCH:
             ledger.signing_pool = SigningPool(home.actor_signer)
-        if signing is not None:  # commit the batch signed while this one was parsed
-            _emit(signing.commit(), as_json)
-            total += len(signing.drafts)
-            signing = None
-        if batch:
-            signing = ledger.prepare(batch, home.actor_signer)
-        if error is not None or reader.eof:
-            if signing is not None:
-                _emit(signing.commit(), as_json)
-                total += len(signing.drafts)
+        following = ledger.prepare_lines(batch, home.actor_signer, "stdin line") if batch \
+            else None
+        if signing is not None:
+            receipts, error = signing.commit()
+            _emit(receipts, as_json)
+            total += len(receipts)
             if error is not None:
-                raise error
+                raise error  # the batch being signed came after the bad line: dropped
+        signing = following
+        if reader.eof and signing is None:
             return total
 
 
-class _BatchReader:
-    """Collects parsed lines into batches: whatever has arrived, up to MAX_BATCH."""
+class _LineReader:
+    """Collects numbered, non-blank lines into batches: whatever has arrived, up to MAX_BATCH."""
 
-    def __init__(self, chunks: queue.Queue[list[bytes] | None], ledger: Ledger) -> None:
+    def __init__(self, chunks: queue.Queue[list[bytes] | None]) -> None:
         self.chunks = chunks
-        self.ledger = ledger
         self.pending: deque[bytes] = deque()
         self.number = 0
         self.eof = False
@@ -139,24 +120,16 @@ class _BatchReader:
         self.pending.extend(chunk)
         return True
 
-    def next_batch(self, block: bool) -> tuple[list[Draft], InputError | None]:
-        batch: list[Draft] = []
-        floor = self.ledger.store.entry_count()
+    def next_batch(self, block: bool) -> list[Line]:
+        batch: list[Line] = []
         while len(batch) < MAX_BATCH:
             if not self.pending and (self.eof or not self._fill(block and not batch)):
                 break
             line = self.pending.popleft()
             self.number += 1
-            if not line.strip():
-                continue
-            try:
-                draft = _parse_line(line, self.number)
-                if draft.refs:
-                    _check_line_refs(self.ledger, draft, floor, self.number)
-            except InputError as exc:
-                return batch, exc
-            batch.append(draft)
-        return batch, None
+            if line.strip():
+                batch.append((self.number, line))
+        return batch
 
 
 def append(

@@ -28,11 +28,11 @@ from radledger.core.merkle import CompactRange, leaf_hash
 from radledger.core.note import Signer
 from radledger.errors import EntryError, InputError, StorageCorrupt
 from radledger.ledger.drafts import Draft
-from radledger.ledger.signing import SigningPool, sign_drafts
+from radledger.ledger.signing import Line, LinesResult, SigningPool, sign_drafts, sign_lines
 from radledger.storage.sqlite import SQLiteStore
 
 Clock = Callable[[], float]
-__all__ = ["Clock", "Draft", "Ledger", "PreparedBatch", "Receipt", "rfc3339"]
+__all__ = ["Clock", "Draft", "Ledger", "PreparedBatch", "PreparedLines", "Receipt", "rfc3339"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,34 @@ class PreparedBatch:
         datas = self.signed()
         items = [(d.kind, data) for d, data in zip(self.drafts, datas, strict=True)]
         return self.ledger._append(items, trusted_actor=self.actor)  # noqa: SLF001
+
+
+@dataclass
+class PreparedLines:
+    """JSON lines being parsed and signed for one append (see Ledger.prepare_lines)."""
+
+    ledger: Ledger
+    actor: str
+    label: str
+    signed: Callable[[], LinesResult]
+
+    def commit(self) -> tuple[list[Receipt], InputError | None]:
+        """Append every good line before the first bad one, in one block; returns their
+        receipts and the bad line's error (None if all were good)."""
+        entries, error = self.signed()
+        floor = self.ledger.store.entry_count()
+        for position, (number, _, _, refs) in enumerate(entries):
+            if not refs:
+                continue
+            try:
+                self.ledger.check_refs(refs, floor)
+            except InputError as exc:
+                entries, error = entries[:position], type(exc)(f"{self.label} {number}: {exc}")
+                break
+        if not entries:
+            return [], error
+        items = [(kind, data) for _, kind, data, _ in entries]
+        return self.ledger._append(items, trusted_actor=self.actor), error  # noqa: SLF001
 
 
 class Ledger:
@@ -109,6 +137,20 @@ class Ledger:
             signed = lambda: done  # noqa: E731 - a thunk like the pool's
         return PreparedBatch(self, list(drafts), actor_id(signer.name,
                                                          signer.signing_key.public_key), signed)
+
+    def prepare_lines(self, lines: Sequence[Line], signer: Signer, label: str
+                      ) -> PreparedLines:
+        """Start parsing and signing JSON lines (on the signing pool, if it is this signer's);
+        ``commit()`` on the result appends the good ones. The stream path of ``append -``."""
+        claimed = rfc3339(self.clock())
+        pool = self.signing_pool
+        if pool is not None and pool.signer == signer:
+            signed = pool.submit_lines(lines, claimed, label)
+        else:
+            done = sign_lines(lines, signer, claimed, label)
+            signed = lambda: done  # noqa: E731 - a thunk like the pool's
+        return PreparedLines(self, actor_id(signer.name, signer.signing_key.public_key), label,
+                             signed)
 
     def append_signed(self, entries: Sequence[bytes]) -> list[Receipt]:
         """Append entries their actors signed themselves (every one is verified).
