@@ -32,7 +32,7 @@ from radledger.ledger.signing import Line, LinesResult, SigningPool, sign_drafts
 from radledger.storage.sqlite import SQLiteStore
 
 Clock = Callable[[], float]
-__all__ = ["Clock", "Draft", "Ledger", "PreparedBatch", "PreparedLines", "Receipt", "rfc3339"]
+__all__ = ["Clock", "Draft", "Ledger", "PreparedLines", "Receipt", "rfc3339"]
 
 
 @dataclass(frozen=True)
@@ -47,24 +47,6 @@ class Receipt:
 def rfc3339(t: float) -> str:
     """Unix time as RFC 3339 UTC with microseconds."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass
-class PreparedBatch:
-    """Drafts being signed for one append; ``commit()`` waits for the signatures and appends."""
-
-    ledger: Ledger
-    drafts: list[Draft]
-    actor: str
-    signed: Callable[[], list[bytes]]
-
-    def commit(self) -> list[Receipt]:
-        """Append the signed entries in one block; see Ledger.append_drafts for errors."""
-        if not self.drafts:
-            return []
-        datas = self.signed()
-        items = [(d.kind, data) for d, data in zip(self.drafts, datas, strict=True)]
-        return self.ledger._append(items, trusted_actor=self.actor)  # noqa: SLF001
 
 
 @dataclass
@@ -116,12 +98,8 @@ class Ledger:
         Raises EntryError/CanonicalJSONError for a bad draft (nothing is appended),
         SignatureError if the signer is not a key in force, StorageError on storage failure.
         """
-        return self.prepare(drafts, signer).commit()
-
-    def prepare(self, drafts: Sequence[Draft], signer: Signer) -> PreparedBatch:
-        """Check refs and start signing ``drafts`` (on the signing pool, if it is this
-        signer's); ``commit()`` on the result appends them. Splitting the two lets a caller
-        prepare the next batch while this one is signed."""
+        if not drafts:
+            return []
         floor = self.store.entry_count()
         for position, draft in enumerate(drafts):
             try:
@@ -131,12 +109,12 @@ class Ledger:
         claimed = rfc3339(self.clock())
         pool = self.signing_pool
         if pool is not None and pool.signer == signer:
-            signed = pool.submit(drafts, claimed)
+            datas = pool.submit(drafts, claimed)()
         else:
-            done = sign_drafts(drafts, signer, claimed)
-            signed = lambda: done  # noqa: E731 - a thunk like the pool's
-        return PreparedBatch(self, list(drafts), actor_id(signer.name,
-                                                         signer.signing_key.public_key), signed)
+            datas = sign_drafts(drafts, signer, claimed)
+        items = [(d.kind, data) for d, data in zip(drafts, datas, strict=True)]
+        return self._append(items, trusted_actor=actor_id(signer.name,
+                                                          signer.signing_key.public_key))
 
     def prepare_lines(self, lines: Sequence[Line], signer: Signer, label: str
                       ) -> PreparedLines:
