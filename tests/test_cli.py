@@ -244,3 +244,29 @@ def test_every_command_is_documented_in_the_readme() -> None:
     assert len(paths) >= 9
     missing = [p for p in paths if f"`radledger {p}" not in readme]
     assert not missing, f"commands missing from the README's command table: {missing}"
+
+
+def test_key_add_sign_as_revoke_and_list(ledger) -> None:  # type: ignore[no-untyped-def]
+    added = json.loads(ledger("key", "add", "bob", "--json").out)
+    assert added["actor"].startswith("bob+") and added["index"] == 2
+    assert parse_vkey(added["vkey"]).name == "bob"
+    as_bob = ledger("append", "--as", "bob", "--kind", "x-lab.note", "--body", "{}", "--json")
+    assert as_bob.code == 0, as_bob.err
+    entry = json.loads(ledger("show", "3", "--json").out)["entry"]
+    assert entry["actor"] == added["actor"]
+    stream = ledger("append", "-", "--as", "bob", stdin=lines(2))
+    assert stream.code == 0 and len(stream.out.splitlines()) == 2
+    again = ledger("key", "add", "bob")
+    assert again.code == 2 and "already exists" in again.err
+    bad_name = ledger("key", "add", "../evil")
+    assert bad_name.code == 2 and "key name" in bad_name.err
+    revoked = ledger("key", "revoke", added["actor"], "--reason", "left the lab")
+    assert revoked.code == 0 and "revoked" in revoked.out
+    refused = ledger("append", "--as", "bob", "--kind", "x-lab.note", "--body", "{}")
+    assert refused.code == 1 and "was revoked at entry 6" in refused.err
+    listed = json.loads(ledger("key", "list", "--json").out)
+    assert [(k["role"], k["registered_at"], k["revoked_at"]) for k in listed] == [
+        ("ledger", 0, None), ("actor", 1, None), ("actor", 2, 6)]
+    assert ledger("verify").code == 0
+    unknown = ledger("append", "--as", "carol", "--kind", "x-a", "--body", "{}")
+    assert unknown.code == 2 and "no key named 'carol'" in unknown.err

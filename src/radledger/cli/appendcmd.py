@@ -19,9 +19,10 @@ import typer
 
 from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
 from radledger.core import jcs
+from radledger.core.note import Signer
 from radledger.errors import InputError, RadledgerError
 from radledger.ledger.drafts import draft_from_json
-from radledger.ledger.home import LedgerHome
+from radledger.ledger.keyadmin import load_signer
 from radledger.ledger.service import Ledger, PreparedLines, Receipt
 from radledger.ledger.signing import POOL_MIN_BATCH, Line, SigningPool
 
@@ -68,7 +69,7 @@ def _emit(receipts: list[Receipt], as_json: bool) -> None:
     out.flush()
 
 
-def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: bool) -> int:
+def stream_append(ledger: Ledger, signer: Signer, stream: BinaryIO, as_json: bool) -> int:
     """Append JSON lines from ``stream`` in batches; returns how many entries were appended.
 
     Two stages overlap: while one batch is parsed and signed (on the signing pool, on every
@@ -85,8 +86,8 @@ def stream_append(ledger: Ledger, home: LedgerHome, stream: BinaryIO, as_json: b
         # with a batch in signing, never wait for input: its acknowledgements come first
         batch = reader.next_batch(block=signing is None)
         if ledger.signing_pool is None and len(batch) >= POOL_MIN_BATCH:
-            ledger.signing_pool = SigningPool(home.actor_signer)
-        following = ledger.prepare_lines(batch, home.actor_signer, "stdin line") if batch \
+            ledger.signing_pool = SigningPool(signer)
+        following = ledger.prepare_lines(batch, signer, "stdin line") if batch \
             else None
         if signing is not None:
             receipts, error = signing.commit()
@@ -143,16 +144,20 @@ def append(
         help="Pseudonymous subject keys as a JSON object.")] = None,
     ref: Annotated[list[int] | None, typer.Option(
         help="Index of an entry this one builds on (repeatable).")] = None,
+    as_name: Annotated[str | None, typer.Option(
+        "--as", help="Sign with the actor key NAME from keys/actors (default: your own).")
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Append one entry (--kind, --body) or a stream of JSON lines (`append -`)."""
     loaded, ledger = open_home(home)
+    signer = load_signer(loaded, as_name)
     if source == "-":
         if kind or body or subject or ref:
             raise InputError("`append -` reads everything from stdin; drop --kind/--body")
         try:
-            stream_append(ledger, loaded, _private_stdin(), as_json)
+            stream_append(ledger, signer, _private_stdin(), as_json)
         finally:
             if ledger.signing_pool is not None:
                 ledger.signing_pool.close()
@@ -166,7 +171,7 @@ def append(
     if subject is not None:
         value["subject"] = _json_option(subject, "--subject")
     draft = draft_from_json(value, "append")
-    (receipt,) = ledger.append_drafts([draft], loaded.actor_signer)
+    (receipt,) = ledger.append_drafts([draft], signer)
     if as_json:
         echo_json({"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex()})
     else:

@@ -21,7 +21,7 @@ from radledger.core.checkpoint import open_checkpoint
 from radledger.core.entry import parse_entry
 from radledger.core.note import format_vkey
 from radledger.errors import InputError, RadledgerError, VerificationError
-from radledger.ledger import proofs
+from radledger.ledger import keyadmin, proofs
 from radledger.ledger.home import resolve_home
 from radledger.ledger.setup import init_ledger
 from radledger.ledger.verify import verify_ledger
@@ -130,6 +130,53 @@ def key_show(home: HomeOption = None, as_json: JsonOption = False) -> None:
         echo_json({"origin": loaded.origin, "vkey": vkey})
     else:
         typer.echo(vkey)
+
+
+@key_app.command("add")
+def key_add(
+    name: Annotated[str, typer.Argument(help="The person's or service's key name.")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an actor key in keys/actors/NAME.skey and register it (signed by the ledger)."""
+    loaded, ledger = open_home(home)
+    signer, receipt = keyadmin.add_key(loaded, ledger, name)
+    actor = keyadmin.signer_actor(signer)
+    vkey = format_vkey(signer.name, signer.signing_key.public_key)
+    if as_json:
+        echo_json({"actor": actor, "vkey": vkey, "index": receipt.index})
+    else:
+        typer.echo(f"registered {actor} at entry {receipt.index}; sign with --as {name}")
+
+
+@key_app.command("revoke")
+def key_revoke(
+    actor: Annotated[str, typer.Argument(help="The key to revoke, as name+keyid.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the ledger).")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a key: its earlier signatures keep verifying, later ones are refused."""
+    loaded, ledger = open_home(home)
+    receipt = keyadmin.revoke_key(loaded, ledger, actor, reason)
+    if as_json:
+        echo_json({"actor": actor, "index": receipt.index})
+    else:
+        typer.echo(f"revoked {actor} at entry {receipt.index}")
+
+
+@key_app.command("list")
+def key_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Every registered key: actor, role, entry that registered it, entry that revoked it."""
+    _, ledger = open_home(home)
+    keys = keyadmin.list_keys(ledger)
+    if as_json:
+        echo_json([{"actor": k.actor, "role": k.role, "registered_at": k.registered_at,
+                    "revoked_at": k.revoked_at} for k in keys])
+        return
+    for k in keys:
+        revoked = f"revoked at {k.revoked_at}" if k.revoked_at is not None else "in force"
+        typer.echo(f"{k.actor:<48} {k.role:<8} registered at {k.registered_at:<8} {revoked}")
 
 
 @proof_app.command("inclusion")
