@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import pstats
 import random
 import resource
@@ -37,11 +36,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cryptography
 import floors
 import workload
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from floors import Timed
+from machine import machine_info
 
 from radledger.core import jcs
 from radledger.core.entry import actor_id
@@ -515,26 +514,6 @@ def profile(n: int) -> None:
 
 
 # -- report --------------------------------------------------------------------------------
-def machine_info() -> list[tuple[str, str]]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    nproc = subprocess.run(["nproc"], check=False, capture_output=True, text=True).stdout.strip()
-    return [
-        ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        ("nproc", nproc or str(CORES)),
-        ("CPU", model),
-        ("Python", platform.python_version()),
-        ("OS", platform.platform()),
-        ("cryptography / SQLite", f"{cryptography.__version__} / {sqlite3.sqlite_version}"),
-    ]
-
-
 def render(command: str, info: list[tuple[str, str]], res: Results) -> str:
     out = ["# radledger benchmark results", "", f"Command: `{command}`", ""]
     out += ["| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in info] + [""]
