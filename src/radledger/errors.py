@@ -8,7 +8,8 @@
     │   ├── EntryError                  an entry envelope or body that is malformed
     │   ├── NoteError                   a signed note / checkpoint text that is malformed
     │   ├── KeyFormatError              a key or vkey string that cannot be parsed
-    │   └── LedgerHomeError             no ledger home, or one that is incomplete
+    │   ├── LedgerHomeError             no ledger home, or one that is incomplete
+    │   └── DicomError                  a file that is not DICOM radledger can safely read
     ├── VerificationError               something does not verify (CLI exit 1); carries
     │   │                               index/block, expected and computed values as evidence
     │   ├── ProofError                  an inclusion or consistency proof is rejected
@@ -75,6 +76,10 @@ class LedgerHomeError(InputError):
     """The ledger home is missing or incomplete."""
 
     hint = "create one with `radledger init DIR` or pass --home / RADLEDGER_HOME"
+
+
+class DicomError(InputError):
+    """A file that is not DICOM, or DICOM that radledger refuses to read (malformed, unsafe)."""
 
 
 class VerificationError(RadledgerError):

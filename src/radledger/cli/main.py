@@ -219,6 +219,38 @@ def proof_consistency(
 
 
 @app.command()
+def fingerprint(
+    files: Annotated[list[Path], typer.Argument(help="DICOM files.", dir_okay=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Print each file's fingerprints (file, decoded pixels, header) without touching a ledger.
+
+    A file that is not acceptable DICOM gets an `error:` line naming it; the others are still
+    printed, and the exit code is 2 if any was rejected.
+    """
+    # pydicom and numpy load only for DICOM commands, not on every CLI start
+    from radledger.dicom.fingerprint import fingerprint_file  # noqa: PLC0415
+
+    results, failed = [], 0
+    for path in files:
+        try:
+            results.append(fingerprint_file(path).as_json())
+        except InputError as exc:
+            failed += 1
+            typer.echo(f"error: {exc}", err=True)
+    if as_json:
+        typer.echo(json.dumps(results, sort_keys=True))
+    else:
+        for result in results:
+            typer.echo(result["path"])
+            for key in ("file_sha256", "pixel_sha256", "pixel_hash_kind", "meta_sha256",
+                        "sop_class_uid", "modality", "transfer_syntax_uid"):
+                typer.echo(f"  {key:<20} {result[key]}")
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
 def verify(
     against: Annotated[Path | None, typer.Option(
         "--against", help="A signed checkpoint saved earlier: prove the ledger extends it.",

@@ -1,0 +1,1 @@
+"""DICOM: the only package that imports pydicom (and, later, pynetdicom)."""

@@ -1,0 +1,223 @@
+"""The fingerprints of a DICOM instance (DESIGN section 4).
+
+- ``file_sha256``: the bytes as stored.
+- ``pixel_sha256``: the decoded pixels in a canonical form: an RFC 8785 header of rows,
+  columns, frames, samples per pixel, bits allocated, pixel representation and photometric
+  interpretation, then the pixel values little-endian in C order; so one image losslessly
+  re-encoded (implicit/explicit VR, big endian, deflate, RLE, JPEG lossless, JPEG-LS, JPEG 2000
+  lossless) keeps its pixel hash. Where no decoder can decode the transfer syntax, the hash of
+  the raw PixelData value, marked ``raw``.
+- ``meta_sha256``: the dataset without PixelData, trailing padding and the file meta group,
+  as the DICOM JSON model in RFC 8785 form, so header changes are caught whatever the encoding.
+
+Untrusted input is read without ``force``: no DICM prefix, malformed or oversized content is a
+DicomError naming the reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels.utils import pixel_array
+
+from radledger.core import jcs
+from radledger.errors import CanonicalJSONError, DicomError
+
+PIXEL_CONTEXT = b"radledger/pixels/v1\n"
+META_CONTEXT = b"radledger/meta/v1\n"
+MAX_PIXEL_BYTES = 2 << 30  # decoded size refused beyond this, before allocating anything
+_PREAMBLE = 128
+_EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe", b"#!")
+_CHUNK = 1 << 20
+# Pixel Data, and Data Set Trailing Padding (an artefact of how a file was written)
+_NOT_HEADER = ("7FE00010", "FFFCFFFC")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What radledger knows an instance by. ``flags`` notes what was odd about the file."""
+
+    path: str
+    file_sha256: str
+    pixel_sha256: str
+    pixel_hash_kind: str  # "decoded" or "raw"
+    meta_sha256: str
+    sop_class_uid: str
+    modality: str
+    transfer_syntax_uid: str
+    flags: tuple[str, ...] = field(default=())
+
+    def as_json(self) -> dict[str, str]:
+        """The stable machine form (``radledger fingerprint --json``)."""
+        return {
+            "path": self.path, "file_sha256": self.file_sha256,
+            "pixel_sha256": self.pixel_sha256, "pixel_hash_kind": self.pixel_hash_kind,
+            "meta_sha256": self.meta_sha256, "sop_class_uid": self.sop_class_uid,
+            "modality": self.modality, "transfer_syntax_uid": self.transfer_syntax_uid,
+        }
+
+
+def _file_hash_and_preamble(path: Path) -> tuple[str, bytes]:
+    digest = hashlib.sha256()
+    head = b""
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                if len(head) < _PREAMBLE + 4:
+                    head += chunk[: _PREAMBLE + 4 - len(head)]
+                digest.update(chunk)
+    except OSError as exc:
+        raise DicomError(f"{path}: cannot read ({exc.strerror})") from None
+    return digest.hexdigest(), head
+
+
+def _preamble_flags(path: Path, head: bytes) -> tuple[str, ...]:
+    if len(head) < _PREAMBLE + 4 or head[_PREAMBLE:] != b"DICM":
+        raise DicomError(f"{path}: not a DICOM file (no 'DICM' prefix after the 128-byte "
+                         "preamble)")
+    preamble = head[:_PREAMBLE]
+    if any(preamble.startswith(magic) for magic in _EXECUTABLE_MAGIC):
+        return ("preamble-executable",)  # a DICOM/executable polyglot (CVE-2019-11687)
+    return ("preamble-nonzero",) if preamble.strip(b"\0") else ()
+
+
+def _read(path: Path) -> Dataset:
+    try:
+        return dcmread(path, force=False)
+    except InvalidDicomError as exc:
+        raise DicomError(f"{path}: not valid DICOM ({exc})") from None
+    except RecursionError:
+        raise DicomError(f"{path}: sequences nested too deeply") from None
+    except (ValueError, TypeError, KeyError, EOFError, OSError, struct.error,
+            NotImplementedError, AttributeError) as exc:
+        raise DicomError(f"{path}: malformed DICOM ({type(exc).__name__}: {exc})") from None
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword, "")
+    return str(value) if value is not None else ""
+
+
+def _pixel_header(ds: Dataset) -> dict[str, jcs.JSONValue] | None:
+    try:
+        header: dict[str, jcs.JSONValue] = {
+            "rows": int(ds.Rows), "columns": int(ds.Columns),
+            "frames": int(ds.get("NumberOfFrames", 1) or 1),
+            "samples": int(ds.get("SamplesPerPixel", 1)),
+            "bits_allocated": int(ds.BitsAllocated),
+            "pixel_representation": int(ds.get("PixelRepresentation", 0)),
+            "photometric": str(ds.get("PhotometricInterpretation", "")),
+        }
+    except (AttributeError, TypeError, ValueError):
+        return None  # no usable image description: the raw value is hashed instead
+    size = 1
+    for key in ("rows", "columns", "frames", "samples"):
+        value = header[key]
+        assert isinstance(value, int)
+        if value < 1:
+            raise DicomError(f"image attribute {key} is {value}")
+        size *= value
+    bits = header["bits_allocated"]
+    assert isinstance(bits, int)
+    size *= max(1, -(-bits // 8))
+    if size > MAX_PIXEL_BYTES:
+        raise DicomError(f"image would decode to {size} bytes (limit {MAX_PIXEL_BYTES}); "
+                         "refused before allocating")
+    return header
+
+
+def _pixel_hash(path: Path, ds: Dataset) -> tuple[str, str]:
+    raw = ds.get("PixelData")
+    if raw is None:
+        return hashlib.sha256(b"").hexdigest(), "raw"  # no image: documents, SR, ...
+    header = _pixel_header(ds)
+    if header is None:
+        return hashlib.sha256(bytes(raw)).hexdigest(), "raw"
+    try:
+        array = pixel_array(ds, as_rgb=False)
+    except (NotImplementedError, RuntimeError) as exc:
+        if "decoder" in str(exc).lower() or "plugin" in str(exc).lower():
+            return hashlib.sha256(bytes(raw)).hexdigest(), "raw"
+        raise DicomError(f"{path}: pixel data cannot be decoded ({exc})") from None
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise DicomError(f"{path}: pixel data is malformed ({exc})") from None
+    values = np.ascontiguousarray(array)
+    if values.dtype.byteorder == ">" or (values.dtype.byteorder == "=" and
+                                         np.little_endian is False):
+        values = values.astype(values.dtype.newbyteorder("<"))
+    digest = hashlib.sha256(PIXEL_CONTEXT + jcs.canonicalize(header) + b"\n")
+    digest.update(values.data)
+    return digest.hexdigest(), "decoded"
+
+
+def _meta_hash(path: Path, ds: Dataset) -> str:
+    def drop_bulk(_element: Any) -> str:
+        return ""
+
+    try:
+        model = ds.to_json_dict(bulk_data_threshold=1 << 30, bulk_data_element_handler=drop_bulk)
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
+        raise DicomError(f"{path}: header cannot be read as the DICOM JSON model ({exc})") \
+            from None
+    for tag in _NOT_HEADER:
+        model.pop(tag, None)
+    try:
+        data = jcs.canonicalize(_plain(model))
+    except CanonicalJSONError as exc:
+        raise DicomError(f"{path}: header value not representable ({exc})") from None
+    return hashlib.sha256(META_CONTEXT + data).hexdigest()
+
+
+def _plain(value: Any) -> jcs.JSONValue:
+    """The DICOM JSON model with pydicom's str/int/float subclasses made plain, and the
+    non-finite floats an FD/FL element may hold written as strings (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value) if abs(value) <= jcs.MAX_SAFE_INTEGER else str(value)
+    if isinstance(value, float):
+        return float(value) if np.isfinite(value) else repr(float(value))
+    return str(value)
+
+
+def fingerprint_file(path: Path) -> Fingerprint:
+    """All fingerprints of one file. Raises DicomError naming the file and the reason."""
+    try:
+        return _fingerprint(path)
+    except (DicomError, MemoryError, KeyboardInterrupt):
+        raise
+    except RecursionError:
+        raise DicomError(f"{path}: sequences nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - pydicom parses lazily; any failure is bad input
+        raise DicomError(f"{path}: malformed DICOM ({type(exc).__name__}: {exc})") from None
+
+
+def _fingerprint(path: Path) -> Fingerprint:
+    file_sha256, head = _file_hash_and_preamble(path)
+    flags = _preamble_flags(path, head)
+    ds = _read(path)
+    meta = ds.get("file_meta") or ds.file_meta
+    syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    if not syntax:
+        raise DicomError(f"{path}: file meta has no Transfer Syntax UID")
+    pixel_sha256, kind = _pixel_hash(path, ds)
+    return Fingerprint(
+        path=str(path), file_sha256=file_sha256, pixel_sha256=pixel_sha256,
+        pixel_hash_kind=kind, meta_sha256=_meta_hash(path, ds),
+        sop_class_uid=_text(ds, "SOPClassUID"), modality=_text(ds, "Modality"),
+        transfer_syntax_uid=syntax, flags=flags,
+    )
+
+

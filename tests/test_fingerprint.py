@@ -1,0 +1,134 @@
+"""DICOM fingerprints (DESIGN section 4) on pydicom's bundled test files, written by other
+tools: one image in many encodings keeps its pixel and header hashes; bad input is a typed
+error per file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom.data
+import pytest
+from pydicom import dcmread
+
+from radledger.dicom.fingerprint import fingerprint_file
+from radledger.errors import DicomError
+
+TEST_FILES = Path(os.path.dirname(pydicom.data.__file__)) / "test_files"
+# one 64x64 MR image, losslessly re-encoded by different toolkits
+MR_SMALL = ["MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
+            "MR_small_expb.dcm", "MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm",
+            "MR_small_jp2klossless.dcm", "MR_small_padded.dcm"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_pydicom(recwarn: pytest.WarningsRecorder) -> None:
+    """pydicom warns about odd but readable files (padding); that is not a test failure."""
+
+
+def test_one_image_in_eight_encodings_has_one_pixel_hash() -> None:
+    prints = [fingerprint_file(TEST_FILES / name) for name in MR_SMALL]
+    assert {p.pixel_hash_kind for p in prints} == {"decoded"}
+    assert len({p.pixel_sha256 for p in prints}) == 1
+    assert len({p.meta_sha256 for p in prints}) == 1  # header unchanged by re-encoding
+    assert len({p.file_sha256 for p in prints}) == len(MR_SMALL)
+    assert len({p.transfer_syntax_uid for p in prints}) == 6  # two big endian, two explicit LE
+
+
+def test_file_hash_is_the_sha256_of_the_bytes() -> None:
+    path = TEST_FILES / "CT_small.dcm"
+    assert fingerprint_file(path).file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_colour_and_multiframe_keep_their_hashes_across_encodings() -> None:
+    rgb_rle = fingerprint_file(TEST_FILES / "SC_rgb_rle.dcm")
+    rgb_jpeg_lossless = fingerprint_file(TEST_FILES / "SC_rgb_jpeg_gdcm.dcm")  # Process 14
+    assert rgb_rle.pixel_hash_kind == "decoded"
+    assert rgb_rle.pixel_sha256 == rgb_jpeg_lossless.pixel_sha256
+    frames = fingerprint_file(TEST_FILES / "rtdose.dcm")  # multi-frame
+    frames_rle = fingerprint_file(TEST_FILES / "rtdose_rle.dcm")
+    assert frames.pixel_sha256 == frames_rle.pixel_sha256
+    assert frames.pixel_sha256 != fingerprint_file(TEST_FILES / "rtdose_1frame.dcm").pixel_sha256
+
+
+def test_a_header_change_changes_only_the_meta_hash(tmp_path: Path) -> None:
+
+
+    original = TEST_FILES / "MR_small.dcm"
+    ds = dcmread(original)
+    ds.SeriesDescription = "changed"
+    changed = tmp_path / "changed.dcm"
+    ds.save_as(changed)
+    a, b = fingerprint_file(original), fingerprint_file(changed)
+    assert a.pixel_sha256 == b.pixel_sha256
+    assert a.meta_sha256 != b.meta_sha256
+
+
+def test_no_decoder_falls_back_to_the_raw_pixel_data() -> None:
+    lossy = fingerprint_file(TEST_FILES / "JPEG-lossy.dcm")  # 12-bit JPEG extended
+    assert lossy.pixel_hash_kind == "raw"
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("no_meta.dcm", "no 'DICM' prefix"),
+    ("ExplVR_LitEndNoMeta.dcm", "no 'DICM' prefix"),
+    ("README.txt", "no 'DICM' prefix"),
+    ("meta_missing_tsyntax.dcm", "no Transfer Syntax UID"),
+    ("MR_truncated.dcm", "pixel data"),
+])
+def test_bad_files_are_typed_errors_naming_the_file(name: str, reason: str) -> None:
+    with pytest.raises(DicomError, match=reason) as caught:
+        fingerprint_file(TEST_FILES / name)
+    assert name in str(caught.value)
+
+
+def test_truncated_at_many_offsets_never_crashes(tmp_path: Path) -> None:
+    data = (TEST_FILES / "CT_small.dcm").read_bytes()
+    outcomes = set()
+    for cut in range(0, len(data), 97):
+        path = tmp_path / f"cut-{cut}.dcm"
+        path.write_bytes(data[:cut])
+        try:
+            fingerprint_file(path)
+            outcomes.add("read")
+        except DicomError:
+            outcomes.add("refused")
+    assert "refused" in outcomes
+
+
+def test_executable_preamble_is_flagged(tmp_path: Path) -> None:
+    data = bytearray((TEST_FILES / "CT_small.dcm").read_bytes())
+    data[:2] = b"MZ"
+    path = tmp_path / "polyglot.dcm"
+    path.write_bytes(bytes(data))
+    assert fingerprint_file(path).flags == ("preamble-executable",)
+    # CT_small's preamble is a TIFF header: unusual, flagged, but not an executable
+    assert fingerprint_file(TEST_FILES / "CT_small.dcm").flags == ("preamble-nonzero",)
+
+
+def test_dimensions_that_would_exhaust_memory_are_refused(tmp_path: Path) -> None:
+
+
+    ds = dcmread(TEST_FILES / "MR_small.dcm")
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 65535, 65535, 1000
+    path = tmp_path / "huge.dcm"
+    ds.save_as(path)
+    with pytest.raises(DicomError, match="refused before allocating"):
+        fingerprint_file(path)
+
+
+def test_cli_json_shape_and_exit_code(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "radledger"
+    done = subprocess.run([exe, "fingerprint", "--json", TEST_FILES / "CT_small.dcm",
+                           TEST_FILES / "README.txt"], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 2
+    assert "README.txt" in done.stderr and "Traceback" not in done.stderr
+    (out,) = json.loads(done.stdout)
+    assert set(out) == {"path", "file_sha256", "pixel_sha256", "pixel_hash_kind",
+                        "meta_sha256", "sop_class_uid", "modality", "transfer_syntax_uid"}
+    assert out["modality"] == "CT" and out["pixel_hash_kind"] == "decoded"
