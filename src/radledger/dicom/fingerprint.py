@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_file_meta_info
 from pydicom.pixels.utils import pixel_array
 
 from radledger.core import jcs
@@ -34,6 +36,9 @@ from radledger.errors import CanonicalJSONError, DicomError
 PIXEL_CONTEXT = b"radledger/pixels/v1\n"
 META_CONTEXT = b"radledger/meta/v1\n"
 MAX_PIXEL_BYTES = 2 << 30  # decoded size refused beyond this, before allocating anything
+MAX_INFLATED_BYTES = 256 << 20  # a deflated dataset may inflate to this much at most
+DEFLATED = "1.2.840.10008.1.2.1.99"
+_META_START = 132  # preamble + "DICM"
 _PREAMBLE = 128
 _EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe", b"#!")
 _CHUNK = 1 << 20
@@ -89,7 +94,40 @@ def _preamble_flags(path: Path, head: bytes) -> tuple[str, ...]:
     return ("preamble-nonzero",) if preamble.strip(b"\0") else ()
 
 
+def _check_inflation(path: Path) -> None:
+    """Refuse a Deflated Explicit VR Little Endian file whose dataset inflates beyond
+    MAX_INFLATED_BYTES (a deflate bomb), inflating at most that much to find out.
+
+    pydicom inflates the whole stream in memory, so this runs before it. The file meta group
+    ends where its group length (0002,0000) says.
+    """
+    try:
+        meta = read_file_meta_info(path)
+    except Exception:  # noqa: BLE001 - dcmread will report the malformed meta itself
+        return
+    if str(meta.get("TransferSyntaxUID", "")) != DEFLATED:
+        return
+    with path.open("rb") as f:
+        # (0002,0000) UL, explicit VR: tag 4 bytes, "UL", length 2 bytes, value 4 bytes
+        head = f.read(_META_START + 12)
+        element, length = head[_META_START:_META_START + 6], head[-4:]
+        if element != b"\x02\x00\x00\x00UL":
+            raise DicomError(f"{path}: deflated file without a file meta group length")
+        f.seek(_META_START + 12 + int.from_bytes(length, "little"))
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        total = 0
+        while chunk := f.read(_CHUNK):
+            total += len(inflater.decompress(chunk, MAX_INFLATED_BYTES + 1 - total))
+            while inflater.unconsumed_tail and total <= MAX_INFLATED_BYTES:
+                total += len(inflater.decompress(inflater.unconsumed_tail,
+                                                 MAX_INFLATED_BYTES + 1 - total))
+            if total > MAX_INFLATED_BYTES:
+                raise DicomError(f"{path}: deflated dataset inflates beyond "
+                                 f"{MAX_INFLATED_BYTES} bytes (a deflate bomb); refused")
+
+
 def _read(path: Path) -> Dataset:
+    _check_inflation(path)
     try:
         return dcmread(path, force=False)
     except InvalidDicomError as exc:
