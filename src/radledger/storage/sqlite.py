@@ -8,7 +8,6 @@ processes queue for the writer instead of failing; readers never block it. The s
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -384,12 +383,3 @@ def _statements(script: str) -> list[str]:
             statements.append(joined)
             current = []
     return statements
-
-
-def fsync_directory(path: Path) -> None:
-    """fsync a directory so a newly created file's name is durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
