@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= demo-home
 
-.PHONY: install run test lint typecheck unit bench clean
+.PHONY: install system-deps run test lint typecheck unit bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,13 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
+# DCMTK (dcmconv, dcmcrle, dcmcjpeg, dcmcjpls: one Debian package) re-encodes DICOM files
+# for tests/test_fingerprint_toolkits.py; `make run` does not need it. sudo only when not root.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+system-deps:
+	@command -v dcmconv >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk)
+
 run: install
 	$(BIN)/python -m radledger.demo $(HOME_DIR)
 
@@ -26,7 +33,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+unit: install system-deps
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -1,6 +1,7 @@
 """The ``radledger`` command: parse, call a ledger service, render.
 
-Exit codes: 0 ok, 1 verification failure, 2 usage or input error (including storage errors).
+Exit codes: 0 ok, 1 verification failure, 2 usage or input error (including storage errors),
+3 a run that finished but rejected some of its inputs (``ingest``; each is named).
 Errors are mapped to exit codes in exactly one place, ``run()``.
 """
 
@@ -14,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from radledger.cli import appendcmd
+from radledger.cli import appendcmd, dicomcmds
 from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
 from radledger.cli.progress import entry_progress
 from radledger.core.checkpoint import open_checkpoint
@@ -23,8 +24,8 @@ from radledger.core.note import format_vkey
 from radledger.errors import InputError, RadledgerError, VerificationError
 from radledger.ledger import keyadmin, proofs
 from radledger.ledger.home import resolve_home
-from radledger.ledger.setup import init_ledger
-from radledger.ledger.verify import verify_ledger
+from radledger.ledger.setup import init_ledger, open_workspace
+from radledger.ledger.verify import VerifyReport, verify_ledger
 
 app = typer.Typer(
     name="radledger",
@@ -38,6 +39,8 @@ proof_app = typer.Typer(help="RFC 9162 inclusion and consistency proofs.", no_ar
 app.add_typer(key_app, name="key")
 app.add_typer(proof_app, name="proof")
 app.command("append")(appendcmd.append)
+app.command("ingest")(dicomcmds.ingest)
+app.command("history")(dicomcmds.history)
 
 
 @app.command()
@@ -255,12 +258,20 @@ def verify(
     against: Annotated[Path | None, typer.Option(
         "--against", help="A signed checkpoint saved earlier: prove the ledger extends it.",
         exists=True, dir_okay=False)] = None,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="Also rehash the registered files under this folder.",
+        exists=True, file_okay=False)] = None,
     workers: Annotated[int | None, typer.Option(
-        help="Worker processes for signature checks (default: all CPUs).", min=1)] = None,
+        help="Worker processes for signature checks and hashing (default: all CPUs).",
+        min=1)] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Full audit: signatures, canonical form, leaf hashes, tree nodes, blocks, checkpoints."""
+    """Full audit: signatures, canonical form, leaf hashes, tree nodes, blocks, checkpoints.
+
+    With --data DIR, also every registered file under DIR: modified (saying whether pixels,
+    header or only the encoding changed), missing, or unregistered.
+    """
     loaded, ledger = open_home(home)
     with entry_progress(ledger.store.entry_count(), enabled=not as_json) as progress:
         report = verify_ledger(ledger.store, loaded.ledger_verifier,
@@ -277,21 +288,36 @@ def verify(
     if against_error is not None:
         problems.append({"what": against_error.what, "expected": _hex(against_error.expected),
                          "computed": _hex(against_error.computed)})
+    if not as_json:
+        _print_verify(report, against, against_error)
+    data_ok, data_report = True, None
+    if data is not None:
+        data_ok, data_report = dicomcmds.check_data_folder(
+            open_workspace(loaded, ledger), data, workers, as_json)
     if as_json:
-        echo_json({"ok": ok, "tree_size": report.tree_size, "problems": problems})
-    else:
-        for problem in report.problems:
-            typer.echo(f"FAIL {problem}", err=True)
-        if against_error is not None:
-            typer.echo(f"FAIL {against_error}", err=True)
-        if ok:
-            extra = f"; consistent with {against}" if against else ""
-            typer.echo(f"ok: {report.entries_checked} entries, {report.blocks_checked} blocks "
-                       f"verified, tree size {report.tree_size}{extra}")
-        else:
-            typer.echo(f"verification FAILED: {report.problem_count} problem(s)", err=True)
-    if not ok:
+        out: dict[str, object] = {"ok": ok and data_ok, "tree_size": report.tree_size,
+                                  "problems": problems}
+        if data_report is not None:
+            out["data"] = data_report
+        echo_json(out)
+    elif not data_ok:
+        typer.echo("data verification FAILED: files modified or missing", err=True)
+    if not (ok and data_ok):
         raise typer.Exit(1)
+
+
+def _print_verify(report: VerifyReport, against: Path | None,
+                  against_error: VerificationError | None) -> None:
+    for problem in report.problems:
+        typer.echo(f"FAIL {problem}", err=True)
+    if against_error is not None:
+        typer.echo(f"FAIL {against_error}", err=True)
+    if report.ok and against_error is None:
+        extra = f"; consistent with {against}" if against else ""
+        typer.echo(f"ok: {report.entries_checked} entries, {report.blocks_checked} blocks "
+                   f"verified, tree size {report.tree_size}{extra}")
+    else:
+        typer.echo(f"verification FAILED: {report.problem_count} problem(s)", err=True)
 
 
 def _hex(value: object) -> object:

@@ -13,6 +13,7 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 
@@ -30,5 +31,28 @@ def entry_progress(total: int, *, enabled: bool = True
 
         def update(done: int) -> None:
             progress.update(task, completed=done)
+
+        yield update
+
+
+@contextmanager
+def file_progress(label: str, total_files: int, total_bytes: int, *, enabled: bool = True
+                  ) -> Iterator[Callable[[int], None] | None]:
+    """Yield a callback taking the size of each file done (files, MB/s and ETA are shown),
+    or None when not on a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (TextColumn(label), BarColumn(),
+               TextColumn("{task.fields[files]}/" + str(total_files) + " files"),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=max(1, total_bytes), files=0)
+        done = 0
+
+        def update(size: int) -> None:
+            nonlocal done
+            done += 1
+            progress.update(task, advance=size, files=done)
 
         yield update

@@ -72,6 +72,28 @@ def _matches(pattern: re.Pattern[str]) -> Check:
 
 
 KEY_ROLES = ("ledger", "actor", "service")
+# image attributes an instance.registered entry may carry in clear: geometry and encoding only,
+# nothing that identifies a patient, a visit, a device or a place (DESIGN section 4)
+CLEAR_ATTRIBUTES = {
+    "Rows": int, "Columns": int, "NumberOfFrames": int, "SamplesPerPixel": int,
+    "BitsAllocated": int, "BitsStored": int, "PixelRepresentation": int,
+    "PhotometricInterpretation": str,
+}
+_CODE_STRING = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+
+
+def clear_attribute_ok(name: str, value: JSONValue) -> bool:
+    """True if ``name`` is an allowlisted attribute and ``value`` a well-formed value of it
+    (a non-negative integer, or a DICOM code string)."""
+    want = CLEAR_ATTRIBUTES.get(name)
+    if want is int:
+        return _index(value)
+    return want is str and isinstance(value, str) and bool(_CODE_STRING.match(value))
+
+
+def _clear_attributes(v: JSONValue) -> bool:
+    return isinstance(v, dict) and all(clear_attribute_ok(k, x) for k, x in v.items())
+
 OPERATIONS = ("deidentify", "convert", "segment", "annotate", "analyse", "register", "infer")
 
 # kind -> (required fields, optional fields); each field -> (check, what it must be)
@@ -101,7 +123,9 @@ KINDS: dict[str, tuple[Fields, Fields]] = {
         {"pixel_hash_kind": (_one_of("decoded", "raw"), "decoded or raw"),
          "sop_class_uid": (_text, "text"), "modality": (_text, "text"),
          "transfer_syntax_uid": (_text, "text"), "source": (_obj, "an object"),
-         "flags": (_list, "a list"), "size": (_index, "a byte count")},
+         "flags": (_list, "a list"), "size": (_index, "a byte count"),
+         "attributes": (_clear_attributes,
+                        f"an object of allowlisted attributes ({', '.join(CLEAR_ATTRIBUTES)})")},
     ),
     "derivation.recorded": (
         {"operation": (_one_of(*OPERATIONS), f"one of {', '.join(OPERATIONS)}"),

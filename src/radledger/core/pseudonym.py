@@ -1,7 +1,8 @@
 """Keyed pseudonyms for identifiers (DESIGN section 1).
 
 A pseudonym is HMAC-SHA256(project key, namespace || 0x00 || identifier), hex. The namespace
-(the DICOM keyword: ``PatientID``, ``StudyInstanceUID``, ...) keeps equal strings in different
+(the DICOM keyword: ``PatientID``, ``StudyInstanceUID``, ...; ``FilePath`` for where a file
+was found, since folder names often carry patient names) keeps equal strings in different
 roles apart; the 0x00 separator keeps (namespace, identifier) pairs unambiguous. The project key
 stays outside the database, so someone holding only the ledger cannot test candidate patient
 IDs against it.
@@ -14,9 +15,10 @@ import hmac
 
 from radledger.errors import InputError
 
-NAMESPACES = frozenset({"PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"})
+NAMESPACES = frozenset({"PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
+                        "FilePath"})
 KEY_SIZE = 32
-MAX_IDENTIFIER = 1024
+MAX_IDENTIFIER = 4096
 
 
 def pseudonym(project_key: bytes, namespace: str, identifier: str) -> str:

@@ -17,7 +17,9 @@ DicomError naming the reason, never a crash.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,11 @@ _EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe", b"
 _CHUNK = 1 << 20
 # Pixel Data, and Data Set Trailing Padding (an artefact of how a file was written)
 _NOT_HEADER = ("7FE00010", "FFFCFFFC")
+# the only header values printed or recorded in clear; anything else in them is not shown
+_UID = re.compile(r"^[0-9.]{1,64}$")
+_CODE_STRING = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+# quoted text in a parser's message may be a header value (a name, an ID): never echoed
+_QUOTED = re.compile(r"""(b?)(['"])(.{3,}?)\2""")
 
 
 @dataclass(frozen=True)
@@ -131,17 +138,28 @@ def _read(path: Path) -> Dataset:
     try:
         return dcmread(path, force=False)
     except InvalidDicomError as exc:
-        raise DicomError(f"{path}: not valid DICOM ({exc})") from None
+        raise DicomError(f"{path}: not valid DICOM ({_scrub(exc)})") from None
     except RecursionError:
         raise DicomError(f"{path}: sequences nested too deeply") from None
     except (ValueError, TypeError, KeyError, EOFError, OSError, struct.error,
             NotImplementedError, AttributeError) as exc:
-        raise DicomError(f"{path}: malformed DICOM ({type(exc).__name__}: {exc})") from None
+        raise DicomError(f"{path}: malformed DICOM ({type(exc).__name__}: {_scrub(exc)})") \
+            from None
 
 
-def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword, "")
-    return str(value) if value is not None else ""
+def _scrub(exc: BaseException) -> str:
+    """A parser's message without the values it quotes (they may be PHI), at most 200
+    characters."""
+    return _QUOTED.sub(r"\1\2…\2", str(exc))[:200]
+
+
+def clear_value(value: object, pattern: re.Pattern[str]) -> str:
+    """``value`` as text if it matches ``pattern`` (a UID or a code string), else
+    ``"invalid"``: a malformed file must not smuggle free text into clear output."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return ""
+    return text if pattern.match(text) else "invalid"
 
 
 def _pixel_header(ds: Dataset) -> dict[str, jcs.JSONValue] | None:
@@ -184,9 +202,9 @@ def _pixel_hash(path: Path, ds: Dataset) -> tuple[str, str]:
     except (NotImplementedError, RuntimeError) as exc:
         if "decoder" in str(exc).lower() or "plugin" in str(exc).lower():
             return hashlib.sha256(bytes(raw)).hexdigest(), "raw"
-        raise DicomError(f"{path}: pixel data cannot be decoded ({exc})") from None
+        raise DicomError(f"{path}: pixel data cannot be decoded ({_scrub(exc)})") from None
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
-        raise DicomError(f"{path}: pixel data is malformed ({exc})") from None
+        raise DicomError(f"{path}: pixel data is malformed ({_scrub(exc)})") from None
     values = np.ascontiguousarray(array)
     if values.dtype.byteorder == ">" or (values.dtype.byteorder == "=" and
                                          np.little_endian is False):
@@ -203,14 +221,14 @@ def _meta_hash(path: Path, ds: Dataset) -> str:
     try:
         model = ds.to_json_dict(bulk_data_threshold=1 << 30, bulk_data_element_handler=drop_bulk)
     except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as exc:
-        raise DicomError(f"{path}: header cannot be read as the DICOM JSON model ({exc})") \
-            from None
+        raise DicomError(f"{path}: header cannot be read as the DICOM JSON model "
+                         f"({_scrub(exc)})") from None
     for tag in _NOT_HEADER:
         model.pop(tag, None)
     try:
         data = jcs.canonicalize(_plain(model))
     except CanonicalJSONError as exc:
-        raise DicomError(f"{path}: header value not representable ({exc})") from None
+        raise DicomError(f"{path}: header value not representable ({_scrub(exc)})") from None
     return hashlib.sha256(META_CONTEXT + data).hexdigest()
 
 
@@ -232,30 +250,41 @@ def _plain(value: Any) -> jcs.JSONValue:
 
 def fingerprint_file(path: Path) -> Fingerprint:
     """All fingerprints of one file. Raises DicomError naming the file and the reason."""
+    return fingerprint_dataset(path)[0]
+
+
+def fingerprint_dataset(path: Path) -> tuple[Fingerprint, Dataset]:
+    """The fingerprints of one file and its parsed dataset (pixel data included).
+
+    pydicom's warnings are silenced here: they quote header values, which may be PHI.
+    Raises DicomError naming the file and the reason.
+    """
     try:
-        return _fingerprint(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _fingerprint(path)
     except (DicomError, MemoryError, KeyboardInterrupt):
         raise
     except RecursionError:
         raise DicomError(f"{path}: sequences nested too deeply") from None
     except Exception as exc:  # noqa: BLE001 - pydicom parses lazily; any failure is bad input
-        raise DicomError(f"{path}: malformed DICOM ({type(exc).__name__}: {exc})") from None
+        raise DicomError(f"{path}: malformed DICOM ({type(exc).__name__}: {_scrub(exc)})") \
+            from None
 
 
-def _fingerprint(path: Path) -> Fingerprint:
+def _fingerprint(path: Path) -> tuple[Fingerprint, Dataset]:
     file_sha256, head = _file_hash_and_preamble(path)
     flags = _preamble_flags(path, head)
     ds = _read(path)
     meta = ds.get("file_meta") or ds.file_meta
-    syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    syntax = clear_value(getattr(meta, "TransferSyntaxUID", ""), _UID)
     if not syntax:
         raise DicomError(f"{path}: file meta has no Transfer Syntax UID")
     pixel_sha256, kind = _pixel_hash(path, ds)
     return Fingerprint(
         path=str(path), file_sha256=file_sha256, pixel_sha256=pixel_sha256,
         pixel_hash_kind=kind, meta_sha256=_meta_hash(path, ds),
-        sop_class_uid=_text(ds, "SOPClassUID"), modality=_text(ds, "Modality"),
+        sop_class_uid=clear_value(ds.get("SOPClassUID"), _UID),
+        modality=clear_value(ds.get("Modality"), _CODE_STRING),
         transfer_syntax_uid=syntax, flags=flags,
-    )
-
-
+    ), ds

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
     CTImageStorage,
     ExplicitVRLittleEndian,
     MRImageStorage,
-    PYDICOM_IMPLEMENTATION_UID,
     generate_uid,
 )
 
@@ -63,8 +64,8 @@ def canary_patient(canary: str) -> FakePatient:
     )
 
 
-def _uid(*parts: object) -> str:
-    return str(generate_uid(entropy_srcs=[str(p) for p in parts]))
+def _uid(*parts: object) -> UID:
+    return generate_uid(entropy_srcs=[str(p) for p in parts])
 
 
 def phantom(rows: int, columns: int, slice_index: int, slices: int, seed: int) -> np.ndarray:
@@ -78,13 +79,26 @@ def phantom(rows: int, columns: int, slice_index: int, slices: int, seed: int) -
         image[((x - cx) ** 2 + (y - cy) ** 2 <= (r * (1 - 0.5 * z * z)) ** 2) & body] = hu
     rng = np.random.default_rng(seed * 100_003 + slice_index)
     image += rng.normal(0, 12, size=image.shape)
-    return np.clip(image, -1024, 3071).astype(np.int16)
+    clipped: np.ndarray = np.clip(image, -1024, 3071).astype(np.int16)
+    return clipped
 
 
-def study_datasets(patient: FakePatient, *, modality: str = "CT", slices: int = 10,
-                   rows: int = 512, columns: int = 512, seed: int = 0,
-                   private_text: str | None = None) -> Iterator[Dataset]:
+@dataclass(frozen=True)
+class Acquisition:
+    """The shape of one synthetic single-series study."""
+
+    modality: str = "CT"
+    slices: int = 10
+    rows: int = 512
+    columns: int = 512
+    seed: int = 0
+    private_text: str | None = None  # written into a private tag, if given
+
+
+def study_datasets(patient: FakePatient, shape: Acquisition) -> Iterator[Dataset]:
     """The instances of one single-series study, in slice order (files not yet written)."""
+    modality, slices, rows, columns = shape.modality, shape.slices, shape.rows, shape.columns
+    seed, private_text = shape.seed, shape.private_text
     if modality not in _SOP_CLASS:
         raise ValueError(f"modality must be one of {sorted(_SOP_CLASS)}")
     study_uid = _uid("study", patient.patient_id, seed)
@@ -128,15 +142,12 @@ def study_datasets(patient: FakePatient, *, modality: str = "CT", slices: int = 
         yield ds
 
 
-def write_study(folder: Path, patient: FakePatient, *, modality: str = "CT",
-                slices: int = 10, rows: int = 512, columns: int = 512, seed: int = 0,
-                private_text: str | None = None) -> list[Path]:
+def write_study(folder: Path, patient: FakePatient, shape: Acquisition | None = None
+                ) -> list[Path]:
     """Write one study as ``folder/slice-NNNN.dcm`` (names carry no PHI); returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for k, ds in enumerate(study_datasets(patient, modality=modality, slices=slices, rows=rows,
-                                          columns=columns, seed=seed,
-                                          private_text=private_text)):
+    for k, ds in enumerate(study_datasets(patient, shape or Acquisition())):
         path = folder / f"slice-{k + 1:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)

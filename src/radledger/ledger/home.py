@@ -5,6 +5,8 @@
     radledger-home/
       radledger.toml        origin, ledger id, database file, default actor
       ledger.sqlite3        the ledger (entries, tree nodes, blocks, checkpoints)
+      side.sqlite3          the side store: lookup index and ingested files' paths (local,
+                            erasable, never exported; created on first use)
       keys/ledger.skey      the ledger's checkpoint signing key (C2SP skey form), mode 0600
       keys/actor.skey       the operator's own signing key, mode 0600
       keys/project.key      the project pseudonym key (32 random bytes, hex), mode 0600
@@ -29,6 +31,7 @@ from radledger.errors import InputError, KeyFormatError, LedgerHomeError
 
 CONFIG = "radledger.toml"
 DATABASE = "ledger.sqlite3"
+SIDE_DATABASE = "side.sqlite3"
 HOME_ENV = "RADLEDGER_HOME"
 DEFAULT_HOME = "radledger-home"
 _ORIGIN = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -45,6 +48,11 @@ class LedgerHome:
     ledger_signer: Signer
     actor_signer: Signer
     project_key: bytes
+
+    @property
+    def side_database(self) -> Path:
+        """The side store's file, beside the ledger database."""
+        return self.database.parent / SIDE_DATABASE
 
     @property
     def ledger_verifier(self) -> Verifier:

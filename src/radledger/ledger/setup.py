@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from radledger.ledger.home import LedgerHome, create_home, load_home, write_config
 from radledger.ledger.service import Clock, Draft, Ledger
+from radledger.storage.side import SideStore
 from radledger.storage.sqlite import SQLiteStore
 
 
@@ -37,6 +39,21 @@ def open_ledger(path: Path, clock: Clock = time.time) -> tuple[LedgerHome, Ledge
     home = load_home(path)
     store = SQLiteStore.open(home.database)
     return home, Ledger(store, home.origin, home.ledger_signer, clock)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """An open ledger with its side store and project key: what the DICOM services use."""
+
+    ledger: Ledger
+    side: SideStore
+    project_key: bytes
+
+
+def open_workspace(home: LedgerHome, ledger: Ledger) -> Workspace:
+    """The workspace of an opened ledger; its side store is created on first use."""
+    return Workspace(ledger, SideStore.open_or_create(home.side_database, home.ledger_id),
+                     home.project_key)
 
 
 def _key_draft(name: str, public_key: bytes, role: str) -> Draft:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Self
 
 from radledger.core.block import BlockHeader
 from radledger.errors import (
@@ -70,56 +71,13 @@ def _row_to_header(row: tuple[int, bytes, int, int, bytes, int]) -> BlockHeader:
     return BlockHeader(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
-class SQLiteStore:
-    """A radledger database in one SQLite file."""
+class WalDatabase:
+    """One SQLite file in WAL mode with synchronous=FULL: a writer transaction, snapshot
+    reads. The ledger store and the side store both are one."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self._conn = conn
-
-    # -- opening --------------------------------------------------------------------------
-    @classmethod
-    def create(cls, path: Path, meta: dict[str, str]) -> SQLiteStore:
-        """Create a new database at ``path`` (which must not exist) holding ``meta``."""
-        if path.exists():
-            raise StorageError(f"{path} already exists; refusing to overwrite a database")
-        refuse_network_filesystem(path.parent)
-        schema = resources.files("radledger.storage").joinpath("sqlite_schema.sql").read_text()
-        with _translated(f"creating {path}"):
-            conn = sqlite3.connect(f"file:{path}?mode=rwc", uri=True, isolation_level=None)
-            # before WAL, so the mark lands in the main file's header, where open() reads it
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.close()
-        conn = cls._connect(path)
-        with _translated("creating the schema"):
-            conn.execute("BEGIN IMMEDIATE")
-            # not executescript(): it commits on its own, outside this transaction
-            for statement in _statements(schema):
-                conn.execute(statement)
-            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
-                             [("format", FORMAT), *sorted(meta.items())])
-            conn.execute("COMMIT")
-        return cls(path, conn)
-
-    @classmethod
-    def open(cls, path: Path) -> SQLiteStore:
-        """Open an existing radledger database, refusing anything else without changing it."""
-        if not path.is_file():
-            raise UnrecognisedDatabase(f"no ledger database at {path}")
-        refuse_network_filesystem(path.parent)
-        _recognise(path)
-        conn = cls._connect(path)
-        try:
-            with _translated(f"opening {path}"):
-                row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-        except StorageError:
-            conn.close()
-            raise
-        fmt = row[0] if row else None
-        if fmt != FORMAT:
-            conn.close()
-            raise UnrecognisedDatabase(f"{path} has format {fmt!r}; this radledger reads {FORMAT}")
-        return cls(path, conn)
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -148,6 +106,29 @@ class SQLiteStore:
             raise
         return conn
 
+    @staticmethod
+    def _create_file(path: Path, application_id: int, schema: str,
+                     meta: dict[str, str]) -> sqlite3.Connection:
+        """Create ``path`` (which must not exist) with ``schema`` and ``meta`` rows."""
+        if path.exists():
+            raise StorageError(f"{path} already exists; refusing to overwrite a database")
+        refuse_network_filesystem(path.parent)
+        with _translated(f"creating {path}"):
+            conn = sqlite3.connect(f"file:{path}?mode=rwc", uri=True, isolation_level=None)
+            # before WAL, so the mark lands in the main file's header, where open() reads it
+            conn.execute(f"PRAGMA application_id = {application_id}")
+            conn.close()
+        conn = WalDatabase._connect(path)
+        with _translated("creating the schema"):
+            conn.execute("BEGIN IMMEDIATE")
+            # not executescript(): it commits on its own, outside this transaction
+            for statement in _statements(schema):
+                conn.execute(statement)
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                             [("format", FORMAT), *sorted(meta.items())])
+            conn.execute("COMMIT")
+        return conn
+
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
@@ -157,9 +138,8 @@ class SQLiteStore:
         with _translated("reading meta"):
             return dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
 
-    # -- the writer ------------------------------------------------------------------------
     @contextmanager
-    def write(self) -> Iterator[SQLiteStore]:
+    def write(self) -> Iterator[Self]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT); rolled back on any error.
 
         Waits up to BUSY_TIMEOUT_S for another writer, then raises StorageBusy.
@@ -188,8 +168,8 @@ class SQLiteStore:
             raise
 
     @contextmanager
-    def snapshot(self) -> Iterator[SQLiteStore]:
-        """A read transaction: every read inside sees one consistent state of the ledger,
+    def snapshot(self) -> Iterator[Self]:
+        """A read transaction: every read inside sees one consistent state,
         whatever writers commit meanwhile (WAL snapshot isolation)."""
         with _translated("starting a read"):
             self._conn.execute("BEGIN DEFERRED")
@@ -200,6 +180,37 @@ class SQLiteStore:
             if self._conn.in_transaction:
                 with _translated("ending a read"):
                     self._conn.execute("COMMIT")
+
+
+class SQLiteStore(WalDatabase):
+    """A radledger database in one SQLite file."""
+
+    # -- opening --------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, meta: dict[str, str]) -> SQLiteStore:
+        """Create a new database at ``path`` (which must not exist) holding ``meta``."""
+        schema = resources.files("radledger.storage").joinpath("sqlite_schema.sql").read_text()
+        return cls(path, cls._create_file(path, APPLICATION_ID, schema, meta))
+
+    @classmethod
+    def open(cls, path: Path) -> SQLiteStore:
+        """Open an existing radledger database, refusing anything else without changing it."""
+        if not path.is_file():
+            raise UnrecognisedDatabase(f"no ledger database at {path}")
+        refuse_network_filesystem(path.parent)
+        recognise(path)
+        conn = cls._connect(path)
+        try:
+            with _translated(f"opening {path}"):
+                row = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        except StorageError:
+            conn.close()
+            raise
+        fmt = row[0] if row else None
+        if fmt != FORMAT:
+            conn.close()
+            raise UnrecognisedDatabase(f"{path} has format {fmt!r}; this radledger reads {FORMAT}")
+        return cls(path, conn)
 
     def insert_entries(self, rows: list[EntryRow]) -> None:
         """Insert sequenced entries. Requires an open write transaction."""
@@ -349,7 +360,7 @@ class SQLiteStore:
             ).fetchall()
 
 
-def _recognise(path: Path) -> None:
+def recognise(path: Path, application_id: int = APPLICATION_ID) -> None:
     """Read the file header, without SQLite, and refuse anything but a radledger database.
 
     SQLite's header starts with a fixed 16-byte string; the application id is the big-endian
@@ -364,9 +375,9 @@ def _recognise(path: Path) -> None:
         what = "an empty file" if not header else "not an SQLite database"
         raise UnrecognisedDatabase(f"{path} is not a radledger database ({what})")
     app_id = int.from_bytes(header[_APP_ID_AT:_APP_ID_AT + 4], "big")
-    if app_id != APPLICATION_ID:
+    if app_id != application_id:
         raise UnrecognisedDatabase(
-            f"{path} is not a radledger database (application_id {app_id:#x})"
+            f"{path} is not the radledger database expected there (application_id {app_id:#x})"
         )
 
 

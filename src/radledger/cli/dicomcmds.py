@@ -1,0 +1,151 @@
+"""``radledger ingest`` and ``radledger history``: DICOM folders into the ledger, and back.
+
+pydicom and numpy load only when one of these commands runs, not on every CLI start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
+from radledger.cli.progress import file_progress
+from radledger.core.entry import parse_entry
+from radledger.ledger.setup import Workspace, open_workspace
+
+EXIT_REJECTED = 3  # the run finished, but some files were rejected (each named)
+
+WorkersOption = Annotated[int | None, typer.Option(
+    help="Worker processes for fingerprinting (default: all CPUs).", min=1)]
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="DICOM files or folders to register.")],
+    workers: WorkersOption = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register every DICOM instance under PATHS: fingerprints, pseudonymous keys, no PHI.
+
+    Already registered files add nothing; a changed file at a known path is a new version
+    referencing the old entry. Files that are not acceptable DICOM are named with the reason
+    and the rest go on; the exit code is then 3.
+    """
+    from radledger.ledger.files import count  # noqa: PLC0415
+    from radledger.ledger.ingest import FileOutcome, Ingester  # noqa: PLC0415
+    from radledger.ledger.ingest import ingest as ingest_files  # noqa: PLC0415
+
+    loaded, ledger = open_home(home)
+    ingester = Ingester(open_workspace(loaded, ledger), loaded.actor_signer)
+    show_progress = not as_json and os.isatty(2)
+    total_files, total_bytes = count(paths) if show_progress else (0, 0)
+    first = True
+    if as_json:
+        typer.echo('{"files": [', nl=False)
+
+    with file_progress("ingesting", total_files, total_bytes, enabled=show_progress) as tick:
+
+        def on_outcome(outcome: FileOutcome, size: int) -> None:
+            nonlocal first
+            if tick is not None:
+                tick(size)
+            if as_json:
+                typer.echo(("" if first else ", ") + json.dumps(outcome.as_json(),
+                                                                sort_keys=True), nl=False)
+                first = False
+            elif outcome.status == "rejected":
+                typer.echo(f"rejected {outcome.error}", err=True)
+            elif outcome.status == "new-version":
+                typer.echo(f"new version {outcome.path}: entry {outcome.index} supersedes "
+                           f"entry {outcome.previous}")
+            if outcome.flags and not as_json:
+                typer.echo(f"flagged {outcome.path}: {', '.join(outcome.flags)} (recorded; "
+                           "the file is never executed or copied)", err=True)
+
+        summary = ingest_files(ingester, paths, workers or os.cpu_count() or 1, on_outcome)
+    counts = {status.replace("-", "_"): n for status, n in summary.counts.items()}
+    if as_json:
+        typer.echo("], " + json.dumps(counts, sort_keys=True)[1:])
+    else:
+        new = counts["registered"] + counts["new_version"]
+        typer.echo(f"{sum(counts.values())} files: {counts['registered']} registered, "
+                   f"{counts['new_version']} new versions, {counts['already_registered']} "
+                   f"already registered, {counts['rejected']} rejected"
+                   + ("" if new else "; nothing new registered"))
+    if counts["rejected"]:
+        raise typer.Exit(EXIT_REJECTED)
+
+
+def history(
+    target: Annotated[str, typer.Argument(
+        help="A Study, Series or SOP Instance UID (pseudonymised before lookup), a "
+             "pseudonym, or a file path.", metavar="UID_OR_PATH")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every entry about a study, series, instance or file, oldest first."""
+    from radledger.ledger.history import history as find_history  # noqa: PLC0415
+
+    loaded, ledger = open_home(home)
+    entries, cut = find_history(open_workspace(loaded, ledger), target)
+    if as_json:
+        echo_json({"entries": [{"index": index, "entry": json.loads(data)}
+                               for index, data in entries], "truncated": cut})
+        return
+    for index, data in entries:
+        entry = parse_entry(data)
+        line = summary_of(entry.kind, entry.body, entry.refs)
+        typer.echo(f"{index:>8}  {entry.claimed_time}  {entry.kind:<22} {line}")
+    if cut:
+        typer.echo(f"(only the first {len(entries)} entries are shown)")
+
+
+def summary_of(kind: str, body: Mapping[str, object], refs: tuple[int | str, ...]) -> str:
+    """One line about an entry for a timeline."""
+    if kind == "instance.registered":
+        text = (f"{body.get('modality') or '-'} file {str(body.get('file_sha256'))[:12]} "
+                f"pixels {str(body.get('pixel_sha256'))[:12]} ({body.get('pixel_hash_kind')})")
+    else:
+        text = " ".join(f"{k}={v}" for k, v in sorted(body.items())
+                        if isinstance(v, str | int) and not isinstance(v, bool))[:100]
+    if refs:
+        text += " refs " + ",".join(str(r) if isinstance(r, int) else r[:12] for r in refs)
+    return text
+
+
+def check_data_folder(space: Workspace, folder: Path, workers: int | None,
+                      as_json: bool) -> tuple[bool, dict[str, object]]:
+    """``verify --data``: rehash the registered files under ``folder``; prints each file
+    that is not ok (unless ``as_json``) and returns (ok, the JSON report)."""
+    from radledger.ledger.files import count  # noqa: PLC0415
+    from radledger.ledger.fixity import FileCheck, check_data  # noqa: PLC0415
+
+    show_progress = not as_json and os.isatty(2)
+    total_files, total_bytes = count([folder]) if show_progress else (0, 0)
+    problems: list[dict[str, object]] = []
+    with file_progress("rehashing", total_files, total_bytes, enabled=show_progress) as tick:
+
+        def on_check(check: FileCheck, size: int) -> None:
+            if tick is not None:
+                tick(size)
+            if check.status == "ok":
+                return
+            problems.append(dict(check.as_json()))
+            if not as_json:
+                what = f" ({', '.join(check.changed)} changed)" if check.changed else ""
+                entry = f"; entry {check.index}" if check.index is not None else ""
+                typer.echo(f"{check.status.upper()} {check.path}{what}{entry}",
+                           err=check.status != "unregistered")
+
+        report = check_data(space, folder, workers or os.cpu_count() or 1, on_check)
+    if not as_json:
+        counts = report.counts
+        typer.echo(f"data: {sum(counts.values())} files: {counts['ok']} ok, "
+                   f"{counts['modified']} modified, {counts['missing']} missing, "
+                   f"{counts['unregistered']} unregistered")
+    return report.ok, {"ok": report.ok, "counts": report.counts, "files": problems}

@@ -1,0 +1,75 @@
+"""The history of a study, series, instance or file: every entry about it, oldest first.
+
+A real UID is pseudonymised with the project key before lookup (the ledger never sees it);
+a 64-hex pseudonym is looked up as given; a file is read to find its SOP Instance UID, its
+content hash and its path. Entries that refer to a found entry (a new version, a
+correction, a derivation) belong to the history too, transitively.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from radledger.core.pseudonym import pseudonym
+from radledger.dicom.instance import SUBJECT_KEYWORDS
+from radledger.errors import InputError
+from radledger.ledger import lookup
+from radledger.ledger.files import describe, file_sha256
+from radledger.ledger.setup import Workspace
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+MAX_ENTRIES = 100_000  # a history longer than this is cut, and says so
+
+
+class NotRegistered(InputError):
+    """Nothing in the ledger is about what was asked for."""
+
+
+def target_keys(target: str, project_key: bytes) -> list[bytes]:
+    """The lookup keys for a UID, a pseudonym, or a file path."""
+    path = Path(target)
+    if path.is_file():
+        keys = [lookup.key(lookup.PATH, pseudonym(project_key, "FilePath",
+                                                  str(path.resolve())))]
+        _, digest, _ = file_sha256(path)
+        if digest is not None:
+            keys.append(lookup.key(lookup.FILE, digest))
+        _, instance, _ = describe(path, project_key)
+        if instance is not None and "instance" in instance.subject:
+            keys.append(lookup.key(lookup.SUBJECT_TAGS["instance"], instance.subject["instance"]))
+        return keys
+    value = target.strip()
+    if _HEX64.match(value):
+        return [lookup.key(tag, value) for tag in (*lookup.SUBJECT_TAGS.values(),
+                                                   lookup.FILE, lookup.PIXEL)]
+    try:
+        return [lookup.key(lookup.SUBJECT_TAGS[name], pseudonym(project_key, keyword, value))
+                for name, keyword in SUBJECT_KEYWORDS.items()]
+    except InputError:
+        raise InputError("give a Study, Series or SOP Instance UID, a pseudonym (64 hex "
+                         "digits) or the path of a file") from None
+
+
+def history(space: Workspace, target: str) -> tuple[list[tuple[int, bytes]], bool]:
+    """The entries about ``target`` as (index, data), oldest first, and whether the list
+    was cut at MAX_ENTRIES. Raises NotRegistered if there are none."""
+    ledger, side, project_key = space.ledger, space.side, space.project_key
+    with side.write():
+        lookup.catch_up(ledger.store, side)
+    found: set[int] = set()
+    keys = target_keys(target, project_key)
+    while keys and len(found) < MAX_ENTRIES:
+        new = {i for hits in side.lookup(keys).values() for i in hits} - found
+        found |= new
+        keys = [lookup.ref_key(i) for i in sorted(new)]
+    if not found:
+        # not echoed: what was typed may be an identifier
+        raise NotRegistered("no entry in this ledger is about that UID, pseudonym or file")
+    indices = sorted(found)[:MAX_ENTRIES]
+    entries = []
+    for index in indices:
+        row = ledger.store.entry(index)
+        if row is not None:
+            entries.append((index, row[1]))
+    return entries, len(found) > MAX_ENTRIES

@@ -1,0 +1,172 @@
+"""Ingesting DICOM files: fingerprint on every core, decide, append in batches.
+
+A file is fingerprinted and its identifiers pseudonymised in a worker process
+(``radledger.dicom.instance``); the main process then decides, per file:
+
+- ``registered``: content never seen: a new ``instance.registered`` entry;
+- ``new-version``: a known path with new content: a new entry whose ``refs`` name the
+  path's previous entry (which stays);
+- ``already-registered``: this exact file (same ``file_sha256``) is in the ledger: nothing
+  is appended;
+- ``rejected``: not DICOM or malformed: a typed error naming the reason; the run goes on.
+
+Decisions and appends for a batch happen while holding the side store's writer, so two
+ingests running at once cannot both register one file. Paths go to the side store only; the
+ledger holds their keyed pseudonym (``source.path_key``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from radledger.core.jcs import JSONValue
+from radledger.core.note import Signer
+from radledger.core.pseudonym import pseudonym
+from radledger.dicom.instance import Instance
+from radledger.ledger import lookup
+from radledger.ledger.drafts import Draft
+from radledger.ledger.files import Result, describe_task, in_order, walk
+from radledger.ledger.setup import Workspace
+
+BATCH = 256  # files decided and appended per transaction
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one file."""
+
+    path: str
+    status: str  # registered | new-version | already-registered | rejected
+    index: int | None = None
+    previous: int | None = None
+    error: str | None = None
+    flags: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, JSONValue]:
+        """The stable machine form (``radledger ingest --json``)."""
+        out: dict[str, JSONValue] = {"path": self.path, "status": self.status}
+        if self.index is not None:
+            out["index"] = self.index
+        if self.previous is not None:
+            out["previous"] = self.previous
+        if self.error is not None:
+            out["error"] = self.error
+        if self.flags:
+            out["flags"] = list(self.flags)
+        return out
+
+
+@dataclass
+class IngestSummary:
+    """Counts of a run, by outcome."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        ("registered", "new-version", "already-registered", "rejected"), 0))
+
+    def add(self, outcome: FileOutcome) -> None:
+        """Count one outcome."""
+        self.counts[outcome.status] += 1
+
+
+def registration(instance: Instance, path_key: str, previous: int | None) -> Draft:
+    """The ``instance.registered`` draft for one file."""
+    fp = instance.fingerprint
+    body: dict[str, JSONValue] = {
+        "file_sha256": fp.file_sha256, "pixel_sha256": fp.pixel_sha256,
+        "pixel_hash_kind": fp.pixel_hash_kind, "meta_sha256": fp.meta_sha256,
+        "transfer_syntax_uid": fp.transfer_syntax_uid, "size": instance.size,
+        "source": {"type": "folder", "path_key": path_key},
+    }
+    if fp.sop_class_uid:
+        body["sop_class_uid"] = fp.sop_class_uid
+    if fp.modality:
+        body["modality"] = fp.modality
+    if instance.attributes:
+        body["attributes"] = dict(instance.attributes)
+    if fp.flags:
+        body["flags"] = list(fp.flags)
+    refs: tuple[int | str, ...] = (previous,) if previous is not None else ()
+    return Draft("instance.registered", body, dict(instance.subject), refs)
+
+
+class Ingester:
+    """Decides and appends batches of fingerprinted files for one ledger."""
+
+    def __init__(self, space: Workspace, signer: Signer) -> None:
+        self.ledger, self.side, self.signer = space.ledger, space.side, signer
+        self.project_key = space.project_key
+
+    def path_key(self, path: str) -> str:
+        """The keyed pseudonym of a file's absolute path."""
+        return pseudonym(self.project_key, "FilePath", path)
+
+    def commit(self, results: list[Result]) -> list[FileOutcome]:
+        """Decide and append one batch; returns an outcome per result, in order."""
+        with self.side.write():
+            lookup.catch_up(self.ledger.store, self.side)
+            outcomes = self._decide_and_append(results)
+            self.side.set_files((o.path, o.index) for o in outcomes if o.index is not None)
+            lookup.catch_up(self.ledger.store, self.side)
+        return outcomes
+
+    def _decide_and_append(self, results: list[Result]) -> list[FileOutcome]:
+        path_keys = {path: self.path_key(path) for path, instance, _ in results if instance}
+        wanted = [lookup.key(lookup.FILE, i.fingerprint.file_sha256)
+                  for _, i, _ in results if i is not None]
+        wanted += [lookup.key(lookup.PATH, k) for k in path_keys.values()]
+        known = self.side.lookup(wanted)
+        outcomes: list[FileOutcome] = []
+        drafts: list[tuple[int, Draft]] = []  # (position of its outcome, draft)
+        first_with: dict[str, int] = {}  # file_sha256 -> position of the batch's first copy
+        copies: list[tuple[int, int]] = []  # (position, position of the first copy)
+        for path, instance, error in results:
+            if instance is None:
+                outcomes.append(FileOutcome(path, "rejected", error=error))
+                continue
+            fp = instance.fingerprint
+            same = known.get(lookup.key(lookup.FILE, fp.file_sha256))
+            if same or fp.file_sha256 in first_with:
+                if not same:
+                    copies.append((len(outcomes), first_with[fp.file_sha256]))
+                outcomes.append(FileOutcome(path, "already-registered",
+                                            same[-1] if same else None, flags=fp.flags))
+                continue
+            versions = known.get(lookup.key(lookup.PATH, path_keys[path]))
+            previous = versions[-1] if versions else None
+            first_with[fp.file_sha256] = len(outcomes)
+            drafts.append((len(outcomes), registration(instance, path_keys[path], previous)))
+            outcomes.append(FileOutcome(path, "new-version" if previous is not None
+                                        else "registered", previous=previous, flags=fp.flags))
+        receipts = self.ledger.append_drafts([draft for _, draft in drafts], self.signer)
+        for (position, _), receipt in zip(drafts, receipts, strict=True):
+            outcomes[position] = replace(outcomes[position], index=receipt.index)
+        for position, first in copies:
+            outcomes[position] = replace(outcomes[position], index=outcomes[first].index)
+        return outcomes
+
+
+def ingest(ingester: Ingester, paths: Iterable[Path], workers: int,
+           on_outcome: Callable[[FileOutcome, int], None]) -> IngestSummary:
+    """Ingest every file under ``paths``. ``on_outcome(outcome, size)`` is called for each
+    file, in order, once its batch is durable (or it was rejected)."""
+    summary = IngestSummary()
+    batch: list[Result] = []
+    sizes: list[int] = []
+
+    def flush() -> None:
+        for outcome, size in zip(ingester.commit(batch), sizes, strict=True):
+            summary.add(outcome)
+            on_outcome(outcome, size)
+        batch.clear()
+        sizes.clear()
+
+    for result in in_order(describe_task, walk(paths), ingester.project_key, workers):
+        batch.append(result)
+        sizes.append(result[1].size if result[1] is not None else 0)
+        if len(batch) >= BATCH:
+            flush()
+    if batch:
+        flush()
+    return summary

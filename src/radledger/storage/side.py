@@ -1,0 +1,93 @@
+"""The side store: local, erasable state kept beside the ledger, never in it.
+
+It holds a lookup index derived from the ledger (pseudonymous keys and hashes to entry
+indices, rebuildable at any time) and the clear paths of ingested files. It lives in its own
+SQLite file so that the ledger database holds evidence only; losing the side store loses no
+evidence. The schema is ``side_schema.sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+from radledger.errors import UnrecognisedDatabase
+from radledger.storage.sqlite import FORMAT, WalDatabase, _translated, recognise
+
+SIDE_APPLICATION_ID = 0x52444C53  # "RDLS"
+_IN_LIMIT = 500
+
+
+class SideStore(WalDatabase):
+    """The side store of one ledger (``side.sqlite3`` in its home)."""
+
+    @classmethod
+    def open_or_create(cls, path: Path, ledger_id: str) -> SideStore:
+        """Open the side store at ``path``, creating it if absent.
+
+        Raises UnrecognisedDatabase if the file is something else or another ledger's.
+        """
+        if not path.exists():
+            schema = resources.files("radledger.storage").joinpath("side_schema.sql")
+            conn = cls._create_file(path, SIDE_APPLICATION_ID, schema.read_text(),
+                                    {"ledger_id": ledger_id, "indexed_to": "0"})
+            return cls(path, conn)
+        recognise(path, SIDE_APPLICATION_ID)
+        store = cls(path, cls._connect(path))
+        meta = store.meta()
+        if meta.get("format") != FORMAT or meta.get("ledger_id") != ledger_id:
+            store.close()
+            raise UnrecognisedDatabase(
+                f"{path} is the side store of another ledger (ledger id "
+                f"{meta.get('ledger_id')!r}, not {ledger_id!r}); move it away to rebuild it"
+            )
+        return store
+
+    # -- the lookup index ------------------------------------------------------------------
+    def indexed_to(self) -> int:
+        """How many ledger entries the lookup index covers."""
+        with _translated("reading the side store"):
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'indexed_to'").fetchone()
+        return int(row[0]) if row else 0
+
+    def add_lookups(self, rows: Iterable[tuple[bytes, int]], indexed_to: int) -> None:
+        """Record (key, index) rows and that entries below ``indexed_to`` are indexed.
+        Requires an open write transaction."""
+        with _translated("writing the lookup index"):
+            self._conn.executemany("INSERT OR IGNORE INTO lookup (key, idx) VALUES (?, ?)",
+                                   rows)
+            self._conn.execute("UPDATE meta SET value = ? WHERE key = 'indexed_to'",
+                               (str(indexed_to),))
+
+    def lookup(self, keys: list[bytes]) -> dict[bytes, list[int]]:
+        """The indices of the entries naming each key (ascending); absent keys are left out."""
+        found: dict[bytes, list[int]] = {}
+        with _translated("reading the lookup index"):
+            for start in range(0, len(keys), _IN_LIMIT):
+                part = keys[start:start + _IN_LIMIT]
+                marks = ",".join("?" * len(part))
+                for key, idx in self._conn.execute(
+                    f"SELECT key, idx FROM lookup WHERE key IN ({marks}) ORDER BY idx", part,
+                ):
+                    found.setdefault(bytes(key), []).append(int(idx))
+        return found
+
+    # -- where files were found ------------------------------------------------------------
+    def set_files(self, rows: Iterable[tuple[str, int]]) -> None:
+        """Record that each path's latest registration is the entry at idx."""
+        with _translated("writing file paths"):
+            self._conn.executemany(
+                "INSERT INTO files (path, idx) VALUES (?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET idx = excluded.idx", rows)
+
+    def files_under(self, root: str) -> dict[str, int]:
+        """Recorded paths equal to ``root`` or inside the folder ``root`` (absolute), with
+        their entry indices."""
+        base = root.rstrip("/")
+        with _translated("reading file paths"):
+            rows = self._conn.execute(
+                "SELECT path, idx FROM files WHERE path = ? OR (path > ? AND path < ?)",
+                (root, base + "/", base + "0"),  # "0" sorts right after "/"
+            ).fetchall()
+        return {str(path): int(idx) for path, idx in rows}
