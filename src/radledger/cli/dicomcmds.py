@@ -46,7 +46,7 @@ def ingest(
     total_files, total_bytes = count(paths) if show_progress else (0, 0)
     first = True
     if as_json:
-        typer.echo('{"files": [', nl=False)
+        typer.echo('{"files": [')
 
     with file_progress("ingesting", total_files, total_bytes, enabled=show_progress) as tick:
 
@@ -55,8 +55,9 @@ def ingest(
             if tick is not None:
                 tick(size)
             if as_json:
+                # one file a line, printed once durable: a reader may act on each line
                 typer.echo(("" if first else ", ") + json.dumps(outcome.as_json(),
-                                                                sort_keys=True), nl=False)
+                                                                sort_keys=True))
                 first = False
             elif outcome.status == "rejected":
                 typer.echo(f"rejected {outcome.error}", err=True)

@@ -44,12 +44,15 @@ _META_START = 132  # preamble + "DICM"
 _PREAMBLE = 128
 _EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe", b"#!")
 _CHUNK = 1 << 20
+_UNDEFINED = 0xFFFFFFFF
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # Pixel Data, and Data Set Trailing Padding (an artefact of how a file was written)
 _NOT_HEADER = ("7FE00010", "FFFCFFFC")
 # the only header values printed or recorded in clear; anything else in them is not shown
 _UID = re.compile(r"^[0-9.]{1,64}$")
 _CODE_STRING = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 # quoted text in a parser's message may be a header value (a name, an ID): never echoed
+_SYNTAX_MISMATCH = re.compile(r"Expected (explicit|implicit) VR, but found (explicit|implicit) VR")
 _QUOTED = re.compile(r"""(b?)(['"])(.{3,}?)\2""")
 
 
@@ -147,6 +150,23 @@ def _read(path: Path) -> Dataset:
             from None
 
 
+def _refuse_short_value(path: Path, ds: Dataset) -> None:
+    """pydicom accepts a last element whose value the file cuts short, and a file cut just
+    before its Pixel Data; radledger refuses both as truncated.
+
+    Requires a dataset read from ``path`` (raw elements keep their file positions).
+    """
+    size = path.stat().st_size
+    for element in ds.elements():
+        tell, length = getattr(element, "value_tell", None), getattr(element, "length", None)
+        if (isinstance(tell, int) and isinstance(length, int) and length != _UNDEFINED
+                and tell + length > size):
+            raise DicomError(f"{path}: element {element.tag} has length {length}, past the "
+                             f"end of the file ({size} bytes); truncated")
+    if "Rows" in ds and not any(k in ds for k in _PIXEL_KEYWORDS):
+        raise DicomError(f"{path}: an image (it has Rows) without Pixel Data; truncated")
+
+
 def _scrub(exc: BaseException) -> str:
     """A parser's message without the values it quotes (they may be PHI), at most 200
     characters."""
@@ -162,7 +182,7 @@ def clear_value(value: object, pattern: re.Pattern[str]) -> str:
     return text if pattern.match(text) else "invalid"
 
 
-def _pixel_header(ds: Dataset) -> dict[str, jcs.JSONValue] | None:
+def _pixel_header(path: Path, ds: Dataset) -> dict[str, jcs.JSONValue] | None:
     try:
         header: dict[str, jcs.JSONValue] = {
             "rows": int(ds.Rows), "columns": int(ds.Columns),
@@ -179,13 +199,13 @@ def _pixel_header(ds: Dataset) -> dict[str, jcs.JSONValue] | None:
         value = header[key]
         assert isinstance(value, int)
         if value < 1:
-            raise DicomError(f"image attribute {key} is {value}")
+            raise DicomError(f"{path}: image attribute {key} is {value}")
         size *= value
     bits = header["bits_allocated"]
     assert isinstance(bits, int)
     size *= max(1, -(-bits // 8))
     if size > MAX_PIXEL_BYTES:
-        raise DicomError(f"image would decode to {size} bytes (limit {MAX_PIXEL_BYTES}); "
+        raise DicomError(f"{path}: image would decode to {size} bytes (limit {MAX_PIXEL_BYTES}); "
                          "refused before allocating")
     return header
 
@@ -194,7 +214,7 @@ def _pixel_hash(path: Path, ds: Dataset) -> tuple[str, str]:
     raw = ds.get("PixelData")
     if raw is None:
         return hashlib.sha256(b"").hexdigest(), "raw"  # no image: documents, SR, ...
-    header = _pixel_header(ds)
+    header = _pixel_header(path, ds)
     if header is None:
         return hashlib.sha256(bytes(raw)).hexdigest(), "raw"
     try:
@@ -256,13 +276,29 @@ def fingerprint_file(path: Path) -> Fingerprint:
 def fingerprint_dataset(path: Path) -> tuple[Fingerprint, Dataset]:
     """The fingerprints of one file and its parsed dataset (pixel data included).
 
-    pydicom's warnings are silenced here: they quote header values, which may be PHI.
+    pydicom's warnings are not shown (they quote header values, which may be PHI); the one
+    saying the body is not encoded as the transfer syntax claims makes the file refused.
     Raises DicomError naming the file and the reason.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return _guarded(path)
+        finally:
+            _refuse_lying_syntax(path, caught)
+
+
+def _refuse_lying_syntax(path: Path, caught: list[warnings.WarningMessage]) -> None:
+    for warning in caught:
+        found = _SYNTAX_MISMATCH.search(str(warning.message))
+        if found:
+            raise DicomError(f"{path}: the transfer syntax says {found[1]} VR but the body is "
+                             f"{found[2]} VR; refused rather than reinterpreted")
+
+
+def _guarded(path: Path) -> tuple[Fingerprint, Dataset]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return _fingerprint(path)
+        return _fingerprint(path)
     except (DicomError, MemoryError, KeyboardInterrupt):
         raise
     except RecursionError:
@@ -280,6 +316,8 @@ def _fingerprint(path: Path) -> tuple[Fingerprint, Dataset]:
     syntax = clear_value(getattr(meta, "TransferSyntaxUID", ""), _UID)
     if not syntax:
         raise DicomError(f"{path}: file meta has no Transfer Syntax UID")
+    if syntax != DEFLATED:  # a deflated body's positions are in the inflated stream
+        _refuse_short_value(path, ds)
     pixel_sha256, kind = _pixel_hash(path, ds)
     return Fingerprint(
         path=str(path), file_sha256=file_sha256, pixel_sha256=pixel_sha256,

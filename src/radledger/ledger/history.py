@@ -8,6 +8,7 @@ correction, a derivation) belong to the history too, transitively.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -29,7 +30,7 @@ class NotRegistered(InputError):
 def target_keys(target: str, project_key: bytes) -> list[bytes]:
     """The lookup keys for a UID, a pseudonym, or a file path."""
     path = Path(target)
-    if path.is_file():
+    if os.path.isfile(target):  # False, not an error, for a name too long to be a path
         keys = [lookup.key(lookup.PATH, pseudonym(project_key, "FilePath",
                                                   str(path.resolve())))]
         _, digest, _ = file_sha256(path)
