@@ -16,7 +16,8 @@ import pydicom.data
 import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+from pydicom.encaps import encapsulate
+from pydicom.uid import MPEG2MPML, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
 from radledger.dicom.fingerprint import fingerprint_file
 from radledger.errors import DicomError
@@ -71,9 +72,16 @@ def test_a_header_change_changes_only_the_meta_hash(tmp_path: Path) -> None:
     assert a.meta_sha256 != b.meta_sha256
 
 
-def test_no_decoder_falls_back_to_the_raw_pixel_data() -> None:
-    lossy = fingerprint_file(TEST_FILES / "JPEG-lossy.dcm")  # 12-bit JPEG extended
-    assert lossy.pixel_hash_kind == "raw"
+def test_no_decoder_falls_back_to_the_raw_pixel_data(tmp_path: Path) -> None:
+    ds = dcmread(TEST_FILES / "MR_small.dcm")
+    frame = b"not really MPEG-2, and no decoder will try"
+    ds.PixelData = encapsulate([frame])
+    ds.file_meta.TransferSyntaxUID = MPEG2MPML  # pydicom has no MPEG-2 decoder
+    path = tmp_path / "mpeg2.dcm"
+    ds.save_as(path)
+    video = fingerprint_file(path)
+    assert video.pixel_hash_kind == "raw"
+    assert video.pixel_sha256 == hashlib.sha256(dcmread(path).PixelData).hexdigest()
 
 
 @pytest.mark.parametrize(("name", "reason"), [
@@ -81,7 +89,10 @@ def test_no_decoder_falls_back_to_the_raw_pixel_data() -> None:
     ("ExplVR_LitEndNoMeta.dcm", "no 'DICM' prefix"),
     ("README.txt", "no 'DICM' prefix"),
     ("meta_missing_tsyntax.dcm", "no Transfer Syntax UID"),
-    ("MR_truncated.dcm", "pixel data"),
+    ("MR_truncated.dcm", "past the end of the file"),
+    ("rtplan_truncated.dcm", "past the end of the file"),
+    ("SC_rgb_jpeg.dcm", "refused rather than reinterpreted"),  # explicit in meta, implicit body
+    ("JPEG-lossy.dcm", "pixel data cannot be decoded"),  # a decoder exists; the stream is bad
 ])
 def test_bad_files_are_typed_errors_naming_the_file(name: str, reason: str) -> None:
     with pytest.raises(DicomError, match=reason) as caught:
@@ -89,18 +100,27 @@ def test_bad_files_are_typed_errors_naming_the_file(name: str, reason: str) -> N
     assert name in str(caught.value)
 
 
-def test_truncated_at_many_offsets_never_crashes(tmp_path: Path) -> None:
-    data = (TEST_FILES / "CT_small.dcm").read_bytes()
-    outcomes = set()
-    for cut in range(0, len(data), 97):
-        path = tmp_path / f"cut-{cut}.dcm"
+@pytest.mark.parametrize("name", ["CT_small.dcm", "SC_rgb_rle.dcm",
+                                  "MR_small_jpeg_ls_lossless.dcm", "MR_small_bigendian.dcm"])
+def test_truncated_at_any_offset_is_refused(name: str, tmp_path: Path) -> None:
+    """Every cut is refused unless it lands exactly on an element boundary, leaving a
+    well-formed shorter file: before the Pixel Data it is flagged as an image without pixels;
+    after it only Data Set Trailing Padding is gone, which no fingerprint but the file hash
+    covers (RELIABILITY 21)."""
+    whole = fingerprint_file(TEST_FILES / name)
+    data = (TEST_FILES / name).read_bytes()
+    path = tmp_path / "cut.dcm"
+    accepted = []
+    for cut in range(0, len(data), max(1, len(data) // 1500)):
         path.write_bytes(data[:cut])
         try:
-            fingerprint_file(path)
-            outcomes.add("read")
+            cut_print = fingerprint_file(path)
         except DicomError:
-            outcomes.add("refused")
-    assert "refused" in outcomes
+            continue
+        accepted.append((cut, cut_print))
+    assert all("image-without-pixel-data" in p.flags or
+               (p.pixel_sha256, p.meta_sha256) == (whole.pixel_sha256, whole.meta_sha256)
+               for _, p in accepted), [(cut, p.flags) for cut, p in accepted]
 
 
 def test_executable_preamble_is_flagged(tmp_path: Path) -> None:

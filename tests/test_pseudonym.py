@@ -40,9 +40,9 @@ def test_enumerating_ids_without_the_key_recovers_nothing() -> None:
 @pytest.mark.parametrize(("key", "namespace", "identifier", "message"), [
     (b"short", "PatientID", "x", "32 bytes"),
     (KEY, "PatientName", "x", "unknown pseudonym namespace"),
-    (KEY, "PatientID", "", "1-1024 characters"),
+    (KEY, "PatientID", "", "1-4096 characters"),
     (KEY, "PatientID", "a\0b", "without NUL"),
-    (KEY, "PatientID", "x" * 1025, "1-1024 characters"),
+    (KEY, "PatientID", "x" * 4097, "1-4096 characters"),
 ])
 def test_bad_arguments_are_typed_errors(key: bytes, namespace: str, identifier: str,
                                         message: str) -> None:
