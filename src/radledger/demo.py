@@ -1,71 +1,126 @@
-"""``make run``: build a demo ledger on the embedded SQLite store and audit it.
+"""``make run``: a demo ledger over sample DICOM on the embedded SQLite store, audited.
 
-Usage: python -m radledger.demo [HOME]. Creates HOME (default ./demo-home) on first run,
-appends a batch of clearly labelled demo entries, then runs the full verification and prints
-the signed checkpoint and an inclusion proof, the same things a reviewer would check.
-DICOM ingestion and the web UI join this demo as those features land.
+Usage: python -m radledger.demo [HOME]. On first run it creates HOME (default ./demo-home),
+writes sample DICOM into HOME/sample-dicom (a copy of pydicom's test files, written by many
+other tools, and a few generated CT/MR studies of fake patients), registers a demo protocol
+and ingests every file. Each run then verifies the ledger and the files, prints the signed
+checkpoint, a verified inclusion proof and a study's history, and says what to try next.
+Running it again registers nothing new: ingestion is idempotent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import sys
+from collections import Counter
 from pathlib import Path
+
+import pydicom.data
 
 from radledger.core import merkle
 from radledger.core.note import format_vkey
+from radledger.dicom.synthetic import Acquisition, fake_patients, write_study
 from radledger.ledger import proofs
-from radledger.ledger.home import CONFIG
-from radledger.ledger.service import Draft
-from radledger.ledger.setup import init_ledger, open_ledger
+from radledger.ledger.fixity import check_data
+from radledger.ledger.history import history
+from radledger.ledger.home import CONFIG, LedgerHome
+from radledger.ledger.ingest import FileOutcome, Ingester, ingest
+from radledger.ledger.service import Draft, Ledger
+from radledger.ledger.setup import Workspace, init_ledger, open_ledger, open_workspace
 from radledger.ledger.verify import verify_ledger
 
+STUDIES = (("CT", 40), ("MR", 24), ("CT", 16))
 
-def _protocol(run: int) -> Draft:
-    plan = f"radledger demo analysis plan, run {run}".encode()
+
+def _protocol() -> Draft:
+    plan = b"radledger demo acquisition protocol: synthetic phantom CT and MR"
     return Draft("protocol.registered", {
-        "name": f"demo-brain-mr-{run}",
+        "name": "demo-phantom-ct-mr",
         "document_sha256": hashlib.sha256(plan).hexdigest(),
-        "modality": "MR",
-        "parameters": {"field_strength_T": 3, "sequence": "T1 MPRAGE", "demo": True},
+        "modality": "CT",
+        "parameters": {"slice_thickness_mm": 2.5, "demo": True},
     })
 
 
-def _qc_checks(run: int, protocol_index: int) -> list[Draft]:
-    return [
-        Draft("x-demo.qc-check", {
-            "run": run, "n": n, "passed": n % 17 != 0, "note": "demo data, not a real study",
-        }, {"study": hashlib.sha256(f"demo-study-{n % 20}".encode()).hexdigest()},
-            (protocol_index,))
-        for n in range(200)
-    ]
+def _write_samples(folder: Path) -> None:
+    shutil.copytree(Path(pydicom.data.__file__).parent / "test_files",
+                    folder / "pydicom-test-files")
+    for n, ((modality, slices), patient) in enumerate(zip(STUDIES, fake_patients(3),
+                                                          strict=False)):
+        write_study(folder / f"study-{n + 1}", patient,
+                    Acquisition(modality=modality, slices=slices, rows=256, columns=256,
+                                seed=n))
+
+
+def _open(path: Path) -> tuple[LedgerHome, Ledger, bool]:
+    if (path / CONFIG).exists():
+        home, ledger = open_ledger(path)
+        return home, ledger, False
+    home, ledger = init_ledger(path, origin="radledger.local/demo", actor_name="demo")
+    return home, ledger, True
+
+
+def _ingest(home: LedgerHome, space: Workspace, samples: Path) -> None:
+    reasons: Counter[str] = Counter()
+
+    def count(outcome: FileOutcome, _size: int) -> None:
+        if outcome.error:
+            reasons[outcome.error.split(": ", 2)[-1][:72]] += 1
+
+    summary = ingest(Ingester(space, home.actor_signer), [samples], os.cpu_count() or 1, count)
+    counts = summary.counts
+    print(f"ingested {samples}: {counts['registered']} registered, {counts['new-version']} new "
+          f"versions, {counts['already-registered']} already registered, {counts['rejected']} "
+          "rejected")
+    for reason, n in reasons.most_common():
+        print(f"  rejected {n:>3}: {reason}")
+    if reasons:
+        print("  (pydicom's test files include deliberately malformed and non-DICOM files)")
 
 
 def main(argv: list[str]) -> int:
-    """Create or extend the demo ledger, verify it, and print what a reviewer would check."""
+    """Create or reopen the demo ledger, ingest the samples, verify, and show the results."""
     path = Path(argv[1] if len(argv) > 1 else "demo-home")
-    if (path / CONFIG).exists():
-        home, ledger = open_ledger(path)
-    else:
-        home, ledger = init_ledger(path, origin="radledger.local/demo", actor_name="demo")
+    home, ledger, created = _open(path)
+    samples = path / "sample-dicom"
+    if created:
         print(f"created demo ledger in {path}")
-    run = ledger.store.entry_count()
-    (protocol,) = ledger.append_drafts([_protocol(run)], home.actor_signer)
-    receipts = ledger.append_drafts(_qc_checks(run, protocol.index), home.actor_signer)
-    print(f"registered demo protocol as entry {protocol.index}; appended {len(receipts)} demo "
-          f"QC entries (indices {receipts[0].index}..{receipts[-1].index}) in one block")
+        _write_samples(samples)
+        (protocol,) = ledger.append_drafts([_protocol()], home.actor_signer)
+        print(f"registered the demo protocol as entry {protocol.index}")
+    space = open_workspace(home, ledger)
+    _ingest(home, space, samples)
+
     report = verify_ledger(ledger.store, home.ledger_verifier)
     status = "ok" if report.ok else f"FAILED ({report.problem_count} problems)"
-    print(f"verify: {status}: {report.entries_checked} entries, {report.blocks_checked} blocks")
+    print(f"\nverify: {status}: {report.entries_checked} entries, {report.blocks_checked} blocks")
+    data = check_data(space, samples, os.cpu_count() or 1, lambda _check, _size: None)
+    print("verify --data: " + ", ".join(f"{n} {status}" for status, n in data.counts.items()))
+
     print(f"\nverifier key: {format_vkey(home.origin, home.ledger_signer.signing_key.public_key)}")
     print(f"\nlatest checkpoint:\n{ledger.store.checkpoint()}")
-    proof = proofs.inclusion(ledger.store, receipts[0].index)
+    last = ledger.store.entry_count() - 1
+    proof = proofs.inclusion(ledger.store, last)
     merkle.verify_inclusion(proof.leaf_hash, proof.index, proof.tree_size, proof.proof,
                             proof.root)
     print(f"inclusion proof of entry {proof.index} in tree size {proof.tree_size}: "
           f"{len(proof.proof)} hashes, verified against root {proof.root.hex()[:16]}...")
-    print(f"\nexplore: RADLEDGER_HOME={path} .venv/bin/radledger log --limit 5")
-    return 0 if report.ok else 1
+    first_slice = samples / "study-1" / "slice-0001.dcm"
+    entries, _ = history(space, str(first_slice))
+    print(f"history of {first_slice}: entries {[index for index, _ in entries]}")
+
+    env = f"RADLEDGER_HOME={path}"
+    print(f"""
+try next (the CLI is .venv/bin/radledger):
+  {env} .venv/bin/radledger log --limit 5
+  {env} .venv/bin/radledger history {first_slice}
+  {env} .venv/bin/radledger fingerprint {first_slice}
+  {env} .venv/bin/radledger verify --data {samples}
+  edit or delete a file under {samples}, then run verify --data again: it names the file
+  and says whether pixels, header or only the encoding changed""")
+    return 0 if report.ok and data.ok else 1
 
 
 if __name__ == "__main__":
