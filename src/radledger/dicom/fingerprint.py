@@ -17,20 +17,21 @@ DicomError naming the reason, never a crash.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
+import os
 import re
 import struct
 import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from pydicom import config, dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_file_meta_info
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID
@@ -54,6 +55,8 @@ _META_START = 132  # preamble + "DICM"
 _PREAMBLE = 128
 _EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe", b"#!")
 _CHUNK = 1 << 20
+IN_MEMORY_BYTES = 64 << 20  # files up to this size are read once, into memory
+_MAX_META = 1 << 20  # a file meta group longer than this is not read as one
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # JPEG 2000 decoders undo the reversible/irreversible colour transform: the values are RGB
@@ -94,18 +97,43 @@ class Fingerprint:
         }
 
 
-def _file_hash_and_preamble(path: Path) -> tuple[str, bytes]:
-    digest = hashlib.sha256()
-    head = b""
+@dataclass(frozen=True)
+class _Bytes:
+    """What is read of a file before parsing it: its hash, size, first and last bytes, and
+    (below IN_MEMORY_BYTES) its whole content, so that it is read from disk once."""
+
+    file_sha256: str
+    size: int
+    head: bytes  # preamble, "DICM", file meta group
+    tail: bytes  # the last 8 bytes
+    content: bytes | None
+
+
+def _read_bytes(path: Path) -> _Bytes:
     try:
         with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size <= IN_MEMORY_BYTES:
+                content = f.read()
+                return _Bytes(hashlib.sha256(content).hexdigest(), len(content),
+                              _meta_group(io.BytesIO(content)), content[-8:], content)
+            digest = hashlib.sha256()
             while chunk := f.read(_CHUNK):
-                if len(head) < _PREAMBLE + 4:
-                    head += chunk[: _PREAMBLE + 4 - len(head)]
                 digest.update(chunk)
+            f.seek(max(0, size - 8))
+            tail = f.read()
+            f.seek(0)
+            return _Bytes(digest.hexdigest(), size, _meta_group(f), tail, None)
     except OSError as exc:
         raise DicomError(f"{path}: cannot read ({exc.strerror})") from None
-    return digest.hexdigest(), head
+
+
+def _meta_group(f: BinaryIO) -> bytes:
+    """The preamble, "DICM" and the file meta group (as far as its group length says)."""
+    head = f.read(_META_START + 12)
+    if head[_META_START:_META_START + 6] != b"\x02\x00\x00\x00UL":
+        return head
+    return head + f.read(min(int.from_bytes(head[-4:], "little"), _MAX_META))
 
 
 def _preamble_flags(path: Path, head: bytes) -> tuple[str, ...]:
@@ -118,42 +146,43 @@ def _preamble_flags(path: Path, head: bytes) -> tuple[str, ...]:
     return ("preamble-nonzero",) if preamble.strip(b"\0") else ()
 
 
-def _check_inflation(path: Path) -> None:
+def _check_inflation(path: Path, read: _Bytes) -> None:
     """Refuse a Deflated Explicit VR Little Endian file whose dataset inflates beyond
     MAX_INFLATED_BYTES (a deflate bomb), inflating at most that much to find out.
 
     pydicom inflates the whole stream in memory, so this runs before it. The file meta group
     ends where its group length (0002,0000) says.
     """
-    try:
-        meta = read_file_meta_info(path)
-    except Exception:  # noqa: BLE001 - dcmread will report the malformed meta itself
+    if DEFLATED.encode() not in read.head[_META_START:]:
         return
-    if str(meta.get("TransferSyntaxUID", "")) != DEFLATED:
-        return
-    with path.open("rb") as f:
-        # (0002,0000) UL, explicit VR: tag 4 bytes, "UL", length 2 bytes, value 4 bytes
-        head = f.read(_META_START + 12)
-        element, length = head[_META_START:_META_START + 6], head[-4:]
-        if element != b"\x02\x00\x00\x00UL":
-            raise DicomError(f"{path}: deflated file without a file meta group length")
-        f.seek(_META_START + 12 + int.from_bytes(length, "little"))
+    if read.head[_META_START:_META_START + 6] != b"\x02\x00\x00\x00UL":
+        raise DicomError(f"{path}: deflated file without a file meta group length")
+    with _open(path, read) as f:
+        f.seek(len(read.head))
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         total = 0
         while chunk := f.read(_CHUNK):
-            total += len(inflater.decompress(chunk, MAX_INFLATED_BYTES + 1 - total))
-            while inflater.unconsumed_tail and total <= MAX_INFLATED_BYTES:
-                total += len(inflater.decompress(inflater.unconsumed_tail,
-                                                 MAX_INFLATED_BYTES + 1 - total))
+            try:
+                total += len(inflater.decompress(chunk, MAX_INFLATED_BYTES + 1 - total))
+                while inflater.unconsumed_tail and total <= MAX_INFLATED_BYTES:
+                    total += len(inflater.decompress(inflater.unconsumed_tail,
+                                                     MAX_INFLATED_BYTES + 1 - total))
+            except zlib.error:
+                return  # not deflate data after all: dcmread reports what it is
             if total > MAX_INFLATED_BYTES:
                 raise DicomError(f"{path}: deflated dataset inflates beyond "
                                  f"{MAX_INFLATED_BYTES} bytes (a deflate bomb); refused")
 
 
-def _read(path: Path) -> Dataset:
-    _check_inflation(path)
+def _open(path: Path, read: _Bytes) -> BinaryIO:
+    return io.BytesIO(read.content) if read.content is not None else path.open("rb")
+
+
+def _read(path: Path, read: _Bytes) -> Dataset:
+    _check_inflation(path, read)
     try:
-        return dcmread(path, force=False)
+        with _open(path, read) as f:
+            return dcmread(f, force=False)
     except InvalidDicomError as exc:
         raise DicomError(f"{path}: not valid DICOM ({_scrub(exc)})") from None
     except RecursionError:
@@ -164,7 +193,7 @@ def _read(path: Path) -> Dataset:
             from None
 
 
-def _refuse_short_value(path: Path, ds: Dataset) -> tuple[str, ...]:
+def _refuse_short_value(path: Path, ds: Dataset, read: _Bytes) -> tuple[str, ...]:
     """Refuse what pydicom reads without complaint from a truncated file: a last element the
     file cuts short or leaves a stray piece of, or encapsulated pixel data without its closing
     delimiter. Returns ``("image-without-pixel-data",)`` for an image without Pixel Data
@@ -173,7 +202,7 @@ def _refuse_short_value(path: Path, ds: Dataset) -> tuple[str, ...]:
 
     Requires a dataset just read from ``path`` (raw elements keep their file positions).
     """
-    size = path.stat().st_size
+    size = read.size
     end: int | None = None
     last = None
     for element in ds.elements():
@@ -190,12 +219,9 @@ def _refuse_short_value(path: Path, ds: Dataset) -> tuple[str, ...]:
                              f"the end of the file ({size} bytes); truncated")
     if end is not None and end not in (_UNDEFINED, size):
         raise DicomError(f"{path}: {size - end} stray bytes after the last element; truncated")
-    if end == _UNDEFINED:
-        with path.open("rb") as f:
-            f.seek(max(0, size - len(_SEQUENCE_DELIMITER)))
-            if f.read() not in _SEQUENCE_DELIMITER_FORMS:
-                raise DicomError(f"{path}: element {last} has no closing sequence delimiter; "
-                                 "truncated")
+    if end == _UNDEFINED and read.tail not in _SEQUENCE_DELIMITER_FORMS:
+        raise DicomError(f"{path}: element {last} has no closing sequence delimiter; "
+                         "truncated")
     if last is None:
         raise DicomError(f"{path}: no data set after the file meta; truncated")
     if not any(k in ds for k in _PIXEL_KEYWORDS):
@@ -363,18 +389,18 @@ def _guarded(path: Path) -> tuple[Fingerprint, Dataset]:
 
 
 def _fingerprint(path: Path) -> tuple[Fingerprint, Dataset]:
-    file_sha256, head = _file_hash_and_preamble(path)
-    flags = _preamble_flags(path, head)
-    ds = _read(path)
+    read = _read_bytes(path)
+    flags = _preamble_flags(path, read.head[:_META_START])
+    ds = _read(path, read)
     meta = ds.get("file_meta") or ds.file_meta
     syntax = clear_value(getattr(meta, "TransferSyntaxUID", ""), _UID)
     if not syntax:
         raise DicomError(f"{path}: file meta has no Transfer Syntax UID")
     if syntax != DEFLATED:  # a deflated body's positions are in the inflated stream
-        flags += _refuse_short_value(path, ds)
+        flags += _refuse_short_value(path, ds, read)
     pixel_sha256, kind = _pixel_hash(path, ds)
     return Fingerprint(
-        path=str(path), file_sha256=file_sha256, pixel_sha256=pixel_sha256,
+        path=str(path), file_sha256=read.file_sha256, pixel_sha256=pixel_sha256,
         pixel_hash_kind=kind, meta_sha256=_meta_hash(path, ds),
         sop_class_uid=clear_value(ds.get("SOPClassUID"), _UID),
         modality=clear_value(ds.get("Modality"), _CODE_STRING),
