@@ -17,11 +17,14 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pydicom.data
-
 from radledger.core import merkle
 from radledger.core.note import format_vkey
-from radledger.dicom.synthetic import Acquisition, fake_patients, write_study
+from radledger.dicom.synthetic import (
+    Acquisition,
+    fake_patients,
+    pydicom_test_files,
+    write_study,
+)
 from radledger.ledger import proofs
 from radledger.ledger.fixity import check_data
 from radledger.ledger.history import history
@@ -45,8 +48,7 @@ def _protocol() -> Draft:
 
 
 def _write_samples(folder: Path) -> None:
-    shutil.copytree(Path(pydicom.data.__file__).parent / "test_files",
-                    folder / "pydicom-test-files")
+    shutil.copytree(pydicom_test_files(), folder / "pydicom-test-files")
     for n, ((modality, slices), patient) in enumerate(zip(STUDIES, fake_patients(3),
                                                           strict=False)):
         write_study(folder / f"study-{n + 1}", patient,

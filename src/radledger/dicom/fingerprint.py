@@ -37,11 +37,12 @@ from pydicom.pixels.utils import pixel_array
 from pydicom.uid import UID
 
 from radledger.core import jcs
+from radledger.dicom.terms import MODALITIES
 from radledger.errors import CanonicalJSONError, DicomError
 
-# pydicom logs header values on some errors; with a handler of our own, Python's last-resort
-# handler never prints them to stderr
-logging.getLogger("pydicom").addHandler(logging.NullHandler())
+# pydicom logs header values (a character set, a value it cannot convert): a filter drops its
+# records before any handler, ours or an application's, can see them
+logging.getLogger("pydicom").addFilter(lambda _record: False)
 # values are not validated against their VR while reading: radledger records hashes, not
 # values, and validation would only warn (quoting the value) and cost time
 config.settings.reading_validation_mode = config.IGNORE
@@ -67,7 +68,6 @@ _SEQUENCE_DELIMITER_FORMS = (_SEQUENCE_DELIMITER, b"\xff\xfe\xe0\xdd\0\0\0\0")  
 _NOT_HEADER = ("7FE00010", "FFFCFFFC")
 # the only header values printed or recorded in clear; anything else in them is not shown
 _UID = re.compile(r"^[0-9.]{1,64}$")
-_CODE_STRING = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 # quoted text in a parser's message may be a header value (a name, an ID): never echoed
 _SYNTAX_MISMATCH = re.compile(r"Expected (explicit|implicit) VR, but found (explicit|implicit) VR")
 _QUOTED = re.compile(r"""(b?)(['"])(.{3,}?)\2""")
@@ -237,6 +237,11 @@ def _scrub(exc: BaseException) -> str:
     return _QUOTED.sub(r"\1\2…\2", str(exc))[:200]
 
 
+def _defined(value: object, terms: frozenset[str]) -> str:
+    text = str(value).strip() if value is not None else ""
+    return text if not text or text in terms else "invalid"
+
+
 def clear_value(value: object, pattern: re.Pattern[str]) -> str:
     """``value`` as text if it matches ``pattern`` (a UID or a code string), else
     ``"invalid"``: a malformed file must not smuggle free text into clear output."""
@@ -396,6 +401,8 @@ def _fingerprint(path: Path) -> tuple[Fingerprint, Dataset]:
     syntax = clear_value(getattr(meta, "TransferSyntaxUID", ""), _UID)
     if not syntax:
         raise DicomError(f"{path}: file meta has no Transfer Syntax UID")
+    if syntax == "invalid":
+        raise DicomError(f"{path}: the Transfer Syntax UID in the file meta is not a UID")
     if syntax != DEFLATED:  # a deflated body's positions are in the inflated stream
         flags += _refuse_short_value(path, ds, read)
     pixel_sha256, kind = _pixel_hash(path, ds)
@@ -403,6 +410,6 @@ def _fingerprint(path: Path) -> tuple[Fingerprint, Dataset]:
         path=str(path), file_sha256=read.file_sha256, pixel_sha256=pixel_sha256,
         pixel_hash_kind=kind, meta_sha256=_meta_hash(path, ds),
         sop_class_uid=clear_value(ds.get("SOPClassUID"), _UID),
-        modality=clear_value(ds.get("Modality"), _CODE_STRING),
+        modality=_defined(ds.get("Modality"), MODALITIES),
         transfer_syntax_uid=syntax, flags=flags,
     ), ds

@@ -15,6 +15,7 @@ from pydicom.dataset import Dataset
 from radledger.core.kinds import CLEAR_ATTRIBUTES, clear_attribute_ok
 from radledger.core.pseudonym import pseudonym
 from radledger.dicom.fingerprint import Fingerprint, fingerprint_dataset
+from radledger.dicom.terms import PHOTOMETRIC_INTERPRETATIONS
 from radledger.errors import DicomError, InputError
 
 # subject key -> the DICOM keyword it pseudonymises
@@ -75,6 +76,8 @@ def _attributes(ds: Dataset) -> dict[str, int | str]:
             clear = int(value) if kind is int else str(value).strip()
         except (TypeError, ValueError):
             continue  # absent or malformed: left out rather than guessed
+        if keyword == "PhotometricInterpretation" and clear not in PHOTOMETRIC_INTERPRETATIONS:
+            continue  # code-string shaped is not enough: a surname is too
         if clear_attribute_ok(keyword, clear):
             out[keyword] = clear
     return out

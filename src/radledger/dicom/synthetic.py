@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom.data
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
@@ -62,6 +63,12 @@ def canary_patient(canary: str) -> FakePatient:
         sex="O", address=f"{canary} ADDRESS", institution=f"{canary} INSTITUTION",
         physician=f"{canary}^PHYSICIAN", comments=f"{canary} COMMENTS",
     )
+
+
+def pydicom_test_files() -> Path:
+    """The folder of test files pydicom ships: real files written by many other tools, some
+    deliberately malformed."""
+    return Path(pydicom.data.__file__).parent / "test_files"
 
 
 def _uid(*parts: object) -> UID:
