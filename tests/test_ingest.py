@@ -102,6 +102,19 @@ def test_ingesting_again_registers_nothing_new(space: Workspace, studies: Path) 
     assert space.ledger.store.entry_count() == size
 
 
+def test_registered_bytes_are_hashed_not_parsed_again(space: Workspace, studies: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    run(space, studies)
+
+    def must_not_parse(*_args: object) -> None:
+        raise AssertionError("a registered file was parsed again")
+
+    monkeypatch.setattr("radledger.ledger.files.read_instance", must_not_parse)
+    again = run(space, studies)
+    assert [o.status for o in again] == ["already-registered"] * 12
+    assert all(o.index is not None for o in again)
+
+
 def test_a_copy_elsewhere_is_already_registered(space: Workspace, studies: Path,
                                                 tmp_path: Path) -> None:
     run(space, studies)

@@ -19,6 +19,8 @@ from radledger.core.entry import parse_entry
 from radledger.ledger.setup import Workspace, open_workspace
 
 EXIT_REJECTED = 3  # the run finished, but some files were rejected (each named)
+_COUNT_KEYS = {"registered": "registered", "new-version": "new_versions",
+               "already-registered": "already_registered", "rejected": "rejected"}
 
 WorkersOption = Annotated[int | None, typer.Option(
     help="Worker processes for fingerprinting (default: all CPUs).", min=1)]
@@ -69,13 +71,13 @@ def ingest(
                            "the file is never executed or copied)", err=True)
 
         summary = ingest_files(ingester, paths, workers or os.cpu_count() or 1, on_outcome)
-    counts = {status.replace("-", "_"): n for status, n in summary.counts.items()}
+    counts = {_COUNT_KEYS[status]: n for status, n in summary.counts.items()}
     if as_json:
         typer.echo("], " + json.dumps(counts, sort_keys=True)[1:])
     else:
-        new = counts["registered"] + counts["new_version"]
+        new = counts["registered"] + counts["new_versions"]
         typer.echo(f"{sum(counts.values())} files: {counts['registered']} registered, "
-                   f"{counts['new_version']} new versions, {counts['already_registered']} "
+                   f"{counts['new_versions']} new versions, {counts['already_registered']} "
                    f"already registered, {counts['rejected']} rejected"
                    + ("" if new else "; nothing new registered"))
     if counts["rejected"]:

@@ -98,7 +98,7 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
-class _Bytes:
+class FileBytes:
     """What is read of a file before parsing it: its hash, size, first and last bytes, and
     (below IN_MEMORY_BYTES) its whole content, so that it is read from disk once."""
 
@@ -109,13 +109,14 @@ class _Bytes:
     content: bytes | None
 
 
-def _read_bytes(path: Path) -> _Bytes:
+def read_file(path: Path) -> FileBytes:
+    """Read (and hash) a file once; raises DicomError if it cannot be read."""
     try:
         with path.open("rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size <= IN_MEMORY_BYTES:
                 content = f.read()
-                return _Bytes(hashlib.sha256(content).hexdigest(), len(content),
+                return FileBytes(hashlib.sha256(content).hexdigest(), len(content),
                               _meta_group(io.BytesIO(content)), content[-8:], content)
             digest = hashlib.sha256()
             while chunk := f.read(_CHUNK):
@@ -123,7 +124,7 @@ def _read_bytes(path: Path) -> _Bytes:
             f.seek(max(0, size - 8))
             tail = f.read()
             f.seek(0)
-            return _Bytes(digest.hexdigest(), size, _meta_group(f), tail, None)
+            return FileBytes(digest.hexdigest(), size, _meta_group(f), tail, None)
     except OSError as exc:
         raise DicomError(f"{path}: cannot read ({exc.strerror})") from None
 
@@ -146,7 +147,7 @@ def _preamble_flags(path: Path, head: bytes) -> tuple[str, ...]:
     return ("preamble-nonzero",) if preamble.strip(b"\0") else ()
 
 
-def _check_inflation(path: Path, read: _Bytes) -> None:
+def _check_inflation(path: Path, read: FileBytes) -> None:
     """Refuse a Deflated Explicit VR Little Endian file whose dataset inflates beyond
     MAX_INFLATED_BYTES (a deflate bomb), inflating at most that much to find out.
 
@@ -174,11 +175,11 @@ def _check_inflation(path: Path, read: _Bytes) -> None:
                                  f"{MAX_INFLATED_BYTES} bytes (a deflate bomb); refused")
 
 
-def _open(path: Path, read: _Bytes) -> BinaryIO:
+def _open(path: Path, read: FileBytes) -> BinaryIO:
     return io.BytesIO(read.content) if read.content is not None else path.open("rb")
 
 
-def _read(path: Path, read: _Bytes) -> Dataset:
+def _read(path: Path, read: FileBytes) -> Dataset:
     _check_inflation(path, read)
     try:
         with _open(path, read) as f:
@@ -193,7 +194,7 @@ def _read(path: Path, read: _Bytes) -> Dataset:
             from None
 
 
-def _refuse_short_value(path: Path, ds: Dataset, read: _Bytes) -> tuple[str, ...]:
+def _refuse_short_value(path: Path, ds: Dataset, read: FileBytes) -> tuple[str, ...]:
     """Refuse what pydicom reads without complaint from a truncated file: a last element the
     file cuts short or leaves a stray piece of, or encapsulated pixel data without its closing
     delimiter. Returns ``("image-without-pixel-data",)`` for an image without Pixel Data
@@ -354,8 +355,10 @@ def fingerprint_file(path: Path) -> Fingerprint:
     return fingerprint_dataset(path)[0]
 
 
-def fingerprint_dataset(path: Path) -> tuple[Fingerprint, Dataset]:
-    """The fingerprints of one file and its parsed dataset (pixel data included).
+def fingerprint_dataset(path: Path, read: FileBytes | None = None
+                        ) -> tuple[Fingerprint, Dataset]:
+    """The fingerprints of one file and its parsed dataset (pixel data included); ``read``
+    is the file as ``read_file`` returned it, if the caller has it already.
 
     pydicom's warnings are not shown (they quote header values, which may be PHI); the one
     saying the body is not encoded as the transfer syntax claims makes the file refused.
@@ -364,7 +367,7 @@ def fingerprint_dataset(path: Path) -> tuple[Fingerprint, Dataset]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            return _guarded(path)
+            return _guarded(path, read)
         finally:
             _refuse_lying_syntax(path, caught)
 
@@ -381,9 +384,9 @@ def _refuse_lying_syntax(path: Path, caught: list[warnings.WarningMessage]) -> N
                              "truncated")
 
 
-def _guarded(path: Path) -> tuple[Fingerprint, Dataset]:
+def _guarded(path: Path, read: FileBytes | None) -> tuple[Fingerprint, Dataset]:
     try:
-        return _fingerprint(path)
+        return _fingerprint(path, read)
     except (DicomError, MemoryError, KeyboardInterrupt):
         raise
     except RecursionError:
@@ -393,8 +396,8 @@ def _guarded(path: Path) -> tuple[Fingerprint, Dataset]:
             from None
 
 
-def _fingerprint(path: Path) -> tuple[Fingerprint, Dataset]:
-    read = _read_bytes(path)
+def _fingerprint(path: Path, read: FileBytes | None) -> tuple[Fingerprint, Dataset]:
+    read = read_file(path) if read is None else read
     flags = _preamble_flags(path, read.head[:_META_START])
     ds = _read(path, read)
     meta = ds.get("file_meta") or ds.file_meta

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 
 from radledger.core.kinds import CLEAR_ATTRIBUTES, clear_attribute_ok
 from radledger.core.pseudonym import pseudonym
-from radledger.dicom.fingerprint import Fingerprint, fingerprint_dataset
+from radledger.dicom.fingerprint import FileBytes, Fingerprint, fingerprint_dataset, read_file
 from radledger.dicom.terms import PHOTOMETRIC_INTERPRETATIONS
 from radledger.errors import DicomError, InputError
 
@@ -35,17 +35,16 @@ class Instance:
     attributes: dict[str, int | str]
 
 
-def read_instance(path: Path, project_key: bytes) -> Instance:
-    """Fingerprint ``path`` and pseudonymise its identifiers with ``project_key``.
+def read_instance(path: Path, project_key: bytes, read: FileBytes | None = None) -> Instance:
+    """Fingerprint ``path`` (already read as ``read``, if given) and pseudonymise its
+    identifiers with ``project_key``.
 
     Raises DicomError naming the file and the reason.
     """
-    fingerprint, ds = fingerprint_dataset(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise DicomError(f"{path}: cannot read ({exc.strerror})") from None
-    return Instance(fingerprint, size, subject_keys(path, ds, project_key), _attributes(ds))
+    read = read_file(path) if read is None else read
+    fingerprint, ds = fingerprint_dataset(path, read)
+    return Instance(fingerprint, read.size, subject_keys(path, ds, project_key),
+                    _attributes(ds))
 
 
 def subject_keys(path: Path, ds: Dataset, project_key: bytes) -> dict[str, str]:

@@ -16,6 +16,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from radledger.dicom.fingerprint import read_file
 from radledger.dicom.instance import Instance, read_instance
 from radledger.errors import InputError
 from radledger.ledger.workers import worker_pool
@@ -23,7 +24,10 @@ from radledger.ledger.workers import worker_pool
 _TASK = 8  # files per worker task: amortises inter-process overhead
 _CHUNK = 1 << 20
 
-Result = tuple[str, Instance | None, str | None]  # path, instance, error message
+# path, instance, error message, and the file's SHA-256 when a worker found it registered
+# already and so did not parse it
+Result = tuple[str, Instance | None, str | None, str | None]
+Known = Callable[[str], bool]  # is a file with this SHA-256 registered already?
 Hashed = tuple[str, str | None, str | None]  # path, file SHA-256, error message
 T = TypeVar("T")
 
@@ -57,6 +61,7 @@ def count(paths: Iterable[Path]) -> tuple[int, int]:
 
 
 _worker_key: bytes = b""
+_worker_known: Known | None = None
 
 
 def _refusal(path: Path) -> str | None:
@@ -71,25 +76,30 @@ def _refusal(path: Path) -> str | None:
     return None
 
 
-def _init_worker(project_key: bytes) -> None:
-    global _worker_key  # noqa: PLW0603 - per-process state of a pool worker
+def _init_worker(project_key: bytes, known: Callable[[], Known] | None) -> None:
+    global _worker_key, _worker_known  # noqa: PLW0603 - per-process state of a pool worker
     _worker_key = project_key
+    _worker_known = known() if known is not None else None
 
 
-def describe(path: Path, project_key: bytes) -> Result:
-    """Fingerprint one file; a refusal is returned as ``"ErrorClass: message"``."""
+def describe(path: Path, project_key: bytes, known: Known | None = None) -> Result:
+    """Fingerprint one file; a refusal is returned as ``"ErrorClass: message"``. A file whose
+    bytes are ``known`` is hashed but not parsed: only its SHA-256 is returned."""
     refusal = _refusal(path)
     if refusal is not None:
-        return str(path), None, refusal
+        return str(path), None, refusal, None
     try:
-        return str(path), read_instance(path, project_key), None
+        read = read_file(path)
+        if known is not None and known(read.file_sha256):
+            return str(path), None, None, read.file_sha256
+        return str(path), read_instance(path, project_key, read), None, None
     except InputError as exc:
-        return str(path), None, f"{type(exc).__name__}: {exc}"
+        return str(path), None, f"{type(exc).__name__}: {exc}", None
 
 
 def describe_task(paths: list[Path]) -> list[Result]:
-    """Worker task: ``describe`` each path with the pool's project key."""
-    return [describe(path, _worker_key) for path in paths]
+    """Worker task: ``describe`` each path with the pool's project key and known files."""
+    return [describe(path, _worker_key, _worker_known) for path in paths]
 
 
 def file_sha256(path: Path) -> Hashed:
@@ -124,18 +134,19 @@ def _chunks(paths: Iterator[Path], size: int) -> Iterator[list[Path]]:
 
 
 def in_order(task: Callable[[list[Path]], list[T]], paths: Iterator[Path], project_key: bytes,
-             workers: int) -> Iterator[T]:
-    """``task`` over ``paths`` in chunks, on ``workers`` forked processes (whose
-    ``_worker_key`` is ``project_key``), yielding results in path order.
+             workers: int, known: Callable[[], Known] | None = None) -> Iterator[T]:
+    """``task`` over ``paths`` in chunks, on ``workers`` forked processes, yielding results
+    in path order. Each process holds ``project_key`` and, if given, the ``known`` check it
+    builds (with its own database connection: none is shared across a fork).
 
     At most a few chunks per worker are in flight, so memory stays flat however many files.
     """
     if workers <= 1:
-        _init_worker(project_key)
+        _init_worker(project_key, known)
         for chunk in _chunks(paths, _TASK):
             yield from task(chunk)
         return
-    pool: ProcessPoolExecutor = worker_pool(workers, _init_worker, (project_key,))
+    pool: ProcessPoolExecutor = worker_pool(workers, _init_worker, (project_key, known))
     try:
         pending: deque[Future[list[T]]] = deque()
         for chunk in _chunks(paths, _TASK):

@@ -103,7 +103,7 @@ def _check(ledger: Ledger, side: SideStore, project_key: bytes, hashed: Hashed,
         return FileCheck(path, "ok", index)
     if digest is None:
         return FileCheck(path, "modified", index, ("unreadable",), error)
-    _, instance, error = describe(Path(path), project_key)
+    _, instance, error, _ = describe(Path(path), project_key)
     if instance is None:
         return FileCheck(path, "modified", index, ("unreadable",), error)
     fp = instance.fingerprint

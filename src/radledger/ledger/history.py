@@ -36,7 +36,7 @@ def target_keys(target: str, project_key: bytes) -> list[bytes]:
         _, digest, _ = file_sha256(path)
         if digest is not None:
             keys.append(lookup.key(lookup.FILE, digest))
-        _, instance, _ = describe(path, project_key)
+        _, instance, _, _ = describe(path, project_key)
         if instance is not None and "instance" in instance.subject:
             keys.append(lookup.key(lookup.SUBJECT_TAGS["instance"], instance.subject["instance"]))
         return keys

@@ -17,6 +17,7 @@ ledger holds their keyed pseudonym (``source.path_key``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,8 +28,9 @@ from radledger.core.pseudonym import pseudonym
 from radledger.dicom.instance import Instance
 from radledger.ledger import lookup
 from radledger.ledger.drafts import Draft
-from radledger.ledger.files import Result, describe_task, in_order, walk
+from radledger.ledger.files import Known, Result, describe, describe_task, in_order, walk
 from radledger.ledger.setup import Workspace
+from radledger.storage.side import SideStore
 
 BATCH = 256  # files decided and appended per transaction
 
@@ -111,17 +113,51 @@ class Ingester:
             lookup.catch_up(self.ledger.store, self.side)
         return outcomes
 
+    def known_files(self) -> Callable[[], Known]:
+        """A factory, run in each worker, of the check "is a file with this SHA-256
+        registered?" against the side store (each worker opens its own connection)."""
+        path, ledger_id = self.side.path, self.side.meta()["ledger_id"]
+
+        def build() -> Known:
+            side = SideStore.open_or_create(path, ledger_id)
+
+            def known(file_sha256: str) -> bool:
+                wanted = lookup.key(lookup.FILE, file_sha256)
+                return wanted in side.lookup([wanted])
+
+            return known
+
+        return build
+
+    def _parsed(self, results: list[Result]) -> list[Result]:
+        """Results a worker did not parse because their bytes were registered: kept if the
+        lookup under the lock agrees, else parsed here."""
+        skipped = [lookup.key(lookup.FILE, sha) for _, i, e, sha in results
+                   if i is None and e is None and sha is not None]
+        if not skipped:
+            return results
+        hits = self.side.lookup(skipped)
+        return [describe(Path(path), self.project_key)
+                if instance is None and error is None and sha is not None
+                and lookup.key(lookup.FILE, sha) not in hits else (path, instance, error, sha)
+                for path, instance, error, sha in results]
+
     def _decide_and_append(self, results: list[Result]) -> list[FileOutcome]:
-        path_keys = {path: self.path_key(path) for path, instance, _ in results if instance}
-        wanted = [lookup.key(lookup.FILE, i.fingerprint.file_sha256)
-                  for _, i, _ in results if i is not None]
+        results = self._parsed(results)
+        path_keys = {path: self.path_key(path) for path, instance, _, _ in results if instance}
+        wanted = [lookup.key(lookup.FILE, i.fingerprint.file_sha256 if i else sha or "")
+                  for _, i, _, sha in results if i is not None or sha is not None]
         wanted += [lookup.key(lookup.PATH, k) for k in path_keys.values()]
         known = self.side.lookup(wanted)
         outcomes: list[FileOutcome] = []
         drafts: list[tuple[int, Draft]] = []  # (position of its outcome, draft)
         first_with: dict[str, int] = {}  # file_sha256 -> position of the batch's first copy
         copies: list[tuple[int, int]] = []  # (position, position of the first copy)
-        for path, instance, error in results:
+        for path, instance, error, sha in results:
+            if instance is None and sha is not None:  # registered: a worker checked the bytes
+                outcomes.append(FileOutcome(path, "already-registered",
+                                            known[lookup.key(lookup.FILE, sha)][-1]))
+                continue
             if instance is None:
                 outcomes.append(FileOutcome(path, "rejected", error=error))
                 continue
@@ -162,11 +198,21 @@ def ingest(ingester: Ingester, paths: Iterable[Path], workers: int,
         batch.clear()
         sizes.clear()
 
-    for result in in_order(describe_task, walk(paths), ingester.project_key, workers):
+    with ingester.side.write():  # workers skip what the index knows: bring it up to date
+        lookup.catch_up(ingester.ledger.store, ingester.side)
+    for result in in_order(describe_task, walk(paths), ingester.project_key, workers,
+                           ingester.known_files()):
         batch.append(result)
-        sizes.append(result[1].size if result[1] is not None else 0)
+        sizes.append(result[1].size if result[1] is not None else _size(result[0]))
         if len(batch) >= BATCH:
             flush()
     if batch:
         flush()
     return summary
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
