@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom.data
@@ -43,8 +44,9 @@ from pydicom.uid import (
     generate_uid,
 )
 
+from radledger.dicom import fingerprint
 from radledger.dicom.fingerprint import Fingerprint, fingerprint_file
-from radledger.dicom.synthetic import phantom
+from radledger.dicom.synthetic import Acquisition, fake_patients, phantom, write_study
 from radledger.errors import DicomError
 
 PYDICOM_DATA = Path(pydicom.data.__file__).parent
@@ -361,3 +363,28 @@ def test_pydicom_data_lossless_families_keep_one_pixel_hash(family: str) -> None
     assert len({p.pixel_sha256 for p in prints.values()}) == 1, {
         n: p.pixel_sha256[:12] for n, p in prints.items()}
     assert len({p.file_sha256 for p in prints.values()}) == len(prints)
+
+
+def test_pixel_data_hashed_as_stored_equals_the_decoded_values(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Native little-endian pixels are hashed without decoding; the hash must be the one
+    decoding gives, for every shipped file where that shortcut applies."""
+    used: list[str] = []
+    shortcut = fingerprint._stored_as_decoded  # noqa: SLF001
+
+    def spy(*args: Any) -> bool:
+        taken = shortcut(*args)
+        if taken:
+            used.append("yes")
+        return taken
+
+    files = {n: p for n, p in _shipped_files().items() if n not in REJECTED}
+    synthetic = tmp_path / "synthetic"
+    write_study(synthetic, next(fake_patients(1)), Acquisition(slices=2, rows=32, columns=32))
+    files |= {p.name: p for p in synthetic.iterdir()}
+    monkeypatch.setattr(fingerprint, "_stored_as_decoded", spy)
+    fast = {n: fingerprint_file(p).pixel_sha256 for n, p in files.items()}
+    assert len(used) > 60  # the shortcut is taken for many files
+    monkeypatch.setattr(fingerprint, "_stored_as_decoded", lambda *_args: False)
+    slow = {n: fingerprint_file(p).pixel_sha256 for n, p in files.items()}
+    assert {n for n in files if fast[n] != slow[n]} == set()

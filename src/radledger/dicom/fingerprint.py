@@ -60,6 +60,7 @@ IN_MEMORY_BYTES = 64 << 20  # files up to this size are read once, into memory
 _MAX_META = 1 << 20  # a file meta group longer than this is not read as one
 _UNDEFINED = 0xFFFFFFFF
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", DEFLATED)
 # JPEG 2000 decoders undo the reversible/irreversible colour transform: the values are RGB
 _DECODED_AS = {"YBR_RCT": "RGB", "YBR_ICT": "RGB"}
 _SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\0\0\0\0"  # (FFFE,E0DD), length 0
@@ -281,6 +282,25 @@ def _pixel_header(path: Path, ds: Dataset) -> dict[str, jcs.JSONValue] | None:
     return header
 
 
+def _stored_as_decoded(ds: Dataset, syntax: str, header: dict[str, jcs.JSONValue],
+                       raw: bytes) -> bool:
+    """True when the stored Pixel Data already is the canonical form: native little endian,
+    whole bytes with every bit stored (nothing to mask or sign-extend), samples interleaved,
+    no padding. Decoding it would only copy it (tests/test_fingerprint.py checks this)."""
+    bits = header["bits_allocated"]
+    if (syntax not in _NATIVE_LITTLE_ENDIAN or bits not in (8, 16, 32)
+            or ds.get("BitsStored") != bits
+            or header["photometric"] not in ("MONOCHROME1", "MONOCHROME2", "RGB")
+            or (header["samples"] != 1 and ds.get("PlanarConfiguration", 0) != 0)):
+        return False
+    size = 1
+    for key in ("rows", "columns", "frames", "samples"):
+        value = header[key]
+        assert isinstance(value, int)
+        size *= value
+    return isinstance(raw, bytes) and len(raw) == size * (bits // 8)
+
+
 def _decodable(syntax: str) -> bool:
     """True if an installed decoder handles this transfer syntax."""
     try:
@@ -296,8 +316,13 @@ def _pixel_hash(path: Path, ds: Dataset) -> tuple[str, str]:
     header = _pixel_header(path, ds)
     if header is None:
         return hashlib.sha256(bytes(raw)).hexdigest(), "raw"
-    if not _decodable(str(ds.file_meta.get("TransferSyntaxUID", ""))):
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if not _decodable(syntax):
         return hashlib.sha256(bytes(raw)).hexdigest(), "raw"
+    digest = hashlib.sha256(PIXEL_CONTEXT + jcs.canonicalize(header) + b"\n")
+    if _stored_as_decoded(ds, syntax, header, raw):
+        digest.update(raw)  # what decoding would return, byte for byte; no copy made
+        return digest.hexdigest(), "decoded"
     try:
         array = pixel_array(ds, as_rgb=False)
     except (NotImplementedError, RuntimeError) as exc:  # a decoder exists, and failed
@@ -308,7 +333,6 @@ def _pixel_hash(path: Path, ds: Dataset) -> tuple[str, str]:
     if values.dtype.byteorder == ">" or (values.dtype.byteorder == "=" and
                                          np.little_endian is False):
         values = values.astype(values.dtype.newbyteorder("<"))
-    digest = hashlib.sha256(PIXEL_CONTEXT + jcs.canonicalize(header) + b"\n")
     digest.update(values.data)
     return digest.hexdigest(), "decoded"
 
