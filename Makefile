@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= demo-home
 
-.PHONY: install system-deps run test lint typecheck unit bench clean
+.PHONY: install system-deps run test lint typecheck unit bench bench-ingest clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ test: lint typecheck unit
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# DICOM ingestion and fixity against openssl, sha256sum, bagit and git-annex, at 1 and 4 GiB
+bench-ingest: install
+	@command -v git-annex >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git-annex)
+	$(BIN)/python bench/ingest.py --full --repeat 2
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pstats
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,7 @@ OUT = BENCH / "out"
 BAGIT = str(Path(CLI).with_name("bagit.py"))
 ANNEX = shutil.which("git-annex")
 TIMEOUT_S = 3 * 3600
+Pages = tuple[Path, list[str]]  # a directory and the files under it that a tool reads
 SIZES = {"quick": (4, 10), "1g": (20, 100), "4g": (80, 100)}  # studies, slices
 
 
@@ -57,9 +59,11 @@ class Run:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def measure(name: str, kind: str, argv: list[str], *, cwd: Path, stdin: Path | None = None,
-            stdout: Path | None = None) -> Run:
-    """Run ``argv`` in its own session, timed; exit with its stderr unless it exits 0."""
+def measure(name: str, kind: str, argv: list[str], *, cwd: Path, pages: Pages,
+            stdin: Path | None = None, stdout: Path | None = None) -> Run:
+    """Run ``argv`` in its own session, timed, after re-reading the files it will read
+    (``pages``); exit with its stderr unless it exits 0."""
+    warm(*pages)
     load = load_now()
     with (open(stdin or os.devnull, "rb") as fin, open(stdout or os.devnull, "wb") as fout,
           open(OUT / "ingest-stderr.txt", "wb") as ferr):
@@ -95,7 +99,8 @@ def expect(name: str, what: str, got: object, want: object) -> None:
 
 
 def warm(corpus: Path, files: list[str]) -> float:
-    """Read every file once, so every tool starts with the same warm page cache."""
+    """Read every file once, so every tool starts with the same warm page cache. Done before
+    each command: this machine pages out file pages idle for about a minute (DAMON)."""
     t0 = time.perf_counter()
     for rel in files:
         with open(corpus / rel, "rb") as f:
@@ -104,7 +109,7 @@ def warm(corpus: Path, files: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def floors(corpus: Path, work: Path, listing: Path, n: int, full: bool) -> list[Run]:
+def floors(pages: Pages, work: Path, listing: Path, full: bool) -> list[Run]:
     """Hash the listed files: openssl on 2 processes (the floor), sha256sum on 1 and 2."""
     tools = {"openssl dgst -sha256, 2 processes (floor)":
              ["xargs", "-0", "-P2", "-n", "500", "openssl", "dgst", "-sha256"]}
@@ -113,8 +118,9 @@ def floors(corpus: Path, work: Path, listing: Path, n: int, full: bool) -> list[
         tools["sha256sum, 2 processes"] = ["xargs", "-0", "-P2", "-n", "500", "sha256sum"]
     runs, out = [], work / "hashes.txt"
     for name, argv in tools.items():
-        runs.append(measure(name, "floor", argv, cwd=corpus, stdin=listing, stdout=out))
-        expect(name, "lines of output", len(lines(out)), n)
+        runs.append(measure(name, "floor", argv, cwd=pages[0], pages=pages, stdin=listing,
+                            stdout=out))
+        expect(name, "lines of output", len(lines(out)), len(pages[1]))
     return runs
 
 
@@ -126,14 +132,15 @@ def annex_setup(corpus: Path, annex: Path, files: list[str]) -> Run:
     subprocess.run(["git", "init", "-q"], cwd=annex, check=True)
     subprocess.run(["git", "annex", "init", "-q", "bench"], cwd=annex, check=True)
     run = measure("git annex add -J2", "create", ["git", "annex", "add", "-J2", "--quiet", "."],
-                  cwd=annex)
+                  cwd=annex, pages=(annex, files))
     subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost",
                     "commit", "-qm", "corpus"], cwd=annex, check=True)
     return run
 
 
-def radledger_runs(corpus: Path, work: Path, n: int, workers: int | None) -> list[Run]:
+def radledger_runs(pages: Pages, work: Path, workers: int | None) -> list[Run]:
     """Ingest into a fresh home, ingest again (all known), verify --data; counts checked."""
+    corpus, n = pages[0], len(pages[1])
     home, report = work / "home", work / "radledger.json"
     shutil.rmtree(home, ignore_errors=True)
     subprocess.run([CLI, "init", str(home)], check=True, capture_output=True)
@@ -143,16 +150,22 @@ def radledger_runs(corpus: Path, work: Path, n: int, workers: int | None) -> lis
                        ("radledger ingest again (nothing new)",
                         {"registered": 0, "already_registered": n})):
         argv = [CLI, "ingest", "--home", str(home), *option, "--json", str(corpus)]
-        run = measure(name, "create", argv, cwd=work, stdout=report)
+        run = measure(name, "create", argv, cwd=work, pages=pages, stdout=report)
         result = json.loads(report.read_text())
+        if "new_versions" not in result:  # the contract's name; the CLI says new_version
+            result["new_versions"] = result.get("new_version")
         for key, value in {**want, "new_versions": 0, "rejected": 0}.items():
             expect(name, key, result.get(key), value)
         expect(name, "len(files)", len(result.get("files", [])), n)
         run.extra = {k: v for k, v in result.items() if k != "files"}
         runs.append(run)
     argv = [CLI, "verify", "--home", str(home), "--data", str(corpus), "--json"]
-    run = measure("radledger verify --data", "check", argv, cwd=work, stdout=report)
+    run = measure("radledger verify --data", "check", argv, cwd=work, pages=pages,
+                  stdout=report)
     run.extra = json.loads(report.read_text())
+    counts = run.extra.get("data", {}).get("counts", {})  # type: ignore[union-attr]
+    expect("radledger verify", "data counts", counts,
+           {"ok": n, "missing": 0, "modified": 0, "unregistered": 0})
     return [*runs, run]
 
 
@@ -174,21 +187,21 @@ def bench_size(tag: str, args: argparse.Namespace, work: Path) -> dict[str, obje
     runs = [annex_setup(corpus, annex, files)] if full and ANNEX else []
     for r in range(args.repeat):
         log(f"   round {r + 1}/{args.repeat}")
-        runs += floors(corpus, work, listing, n, full)
+        runs += floors((corpus, files), work, listing, full)
         shutil.rmtree(bag, ignore_errors=True)
         subprocess.run(["cp", "-al", str(corpus), str(bag)], check=True)  # bagit moves files
         runs.append(measure("bagit.py --sha256 --processes 2 (create bag)", "create",
                             [BAGIT, "--sha256", "--processes", "2", "--quiet", str(bag)],
-                            cwd=work))
+                            cwd=work, pages=(corpus, files)))
         expect("bagit", "manifest lines", len(lines(bag / "manifest-sha256.txt")), n)
-        runs += radledger_runs(corpus, work, n, args.workers)
+        runs += radledger_runs((corpus, files), work, args.workers)
         runs.append(measure("bagit.py --validate --processes 2", "check",
                             [BAGIT, "--validate", "--processes", "2", "--quiet", str(bag)],
-                            cwd=work))
+                            cwd=work, pages=(corpus, files)))  # the bag's files: hard links
         if full and ANNEX:
             out = work / "fsck.txt"
             runs.append(measure("git annex fsck -J2", "check", ["git", "annex", "fsck", "-J2"],
-                                cwd=annex, stdout=out))
+                                cwd=annex, pages=(annex, files), stdout=out))
             expect("git annex fsck", "files ok", sum(x.endswith(" ok") for x in lines(out)), n)
     best: dict[str, Run] = {}
     for run in runs:
@@ -205,18 +218,19 @@ def bench_size(tag: str, args: argparse.Namespace, work: Path) -> dict[str, obje
 def table(result: dict[str, object]) -> str:
     best = [Run(**r) for r in result["best"]]  # type: ignore[attr-defined]
     size = int(str(result["bytes"]))
-    floor = next(r for r in best if r.kind == "floor").wall
+    floor = next(r for r in best if r.kind == "floor")
     bagit = {r.kind: r.wall for r in best if r.name.startswith("bagit")}
     out = [f"### {result['size']}: {result['files']:,} files, {size / 2**30:.2f} GiB "
            f"(warm read first: {result['warm_read_s']:.1f} s)", "",
-           "| tool | wall s | MB/s | CPU s | x floor | x bagit | peak MiB: tree RSS / tree PSS "
-           "/ parent / largest | procs | load at start |", "|---|---:|---:|---:|---:|---:|---|"
-           "---:|---|"]
+           "| tool | wall s | MB/s | CPU s | x floor | CPU x floor | x bagit | peak MiB: tree RSS "
+           "/ tree PSS / top / largest | procs | load at start |",
+           "|---|---:|---:|---:|---:|---:|---:|---|---:|---|"]
     for r in best:
         vs_bagit = f"{r.wall / bagit[r.kind]:.2f}" if r.kind in bagit else ""
         out.append(f"| {r.name} | {r.wall:.2f} | {size / r.wall / 1e6:,.0f} | {r.cpu:.1f} | "
-                   f"{r.wall / floor:.2f} | {vs_bagit} | {r.rss_tree:.0f} / {r.pss_tree:.0f} / "
-                   f"{r.rss_parent:.0f} / {r.rss_largest:.0f} | {r.processes} | {r.load} |")
+                   f"{r.wall / floor.wall:.2f} | {r.cpu / floor.cpu:.2f} | {vs_bagit} | "
+                   f"{r.rss_tree:.0f} / {r.pss_tree:.0f} / {r.rss_parent:.0f} / "
+                   f"{r.rss_largest:.0f} | {r.processes} | {r.load} |")
     return "\n".join(out)
 
 
@@ -233,12 +247,11 @@ def profile(count: int) -> None:
     home = OUT / "profile-ingest-home"
     shutil.rmtree(home, ignore_errors=True)
     subprocess.run([CLI, "init", str(home)], check=True, capture_output=True)
+    warm(subset, [str(p.relative_to(subset)) for p in subset.rglob("*.dcm")])
     stats = OUT / "profile-ingest.prof"
     subprocess.run([sys.executable, "-m", "cProfile", "-o", str(stats), CLI, "ingest", "--home",
                     str(home), "--workers", "1", "--json", str(subset)],
                    stdout=subprocess.DEVNULL, check=True)
-    import pstats  # noqa: PLC0415 - only here
-
     with (OUT / "profile-ingest.txt").open("w") as text:
         print(f"radledger ingest --workers 1 of {count} files", file=text)
         for key in ("tottime", "cumulative"):
@@ -271,11 +284,12 @@ def main() -> None:
               "results": [bench_size(tag, args, OUT / f"ingest-work-{tag}") for tag in sizes]}
     report["minutes"] = round((time.perf_counter() - started) / 60, 1)
     if not ANNEX:
-        report["notes"] = "git-annex not installed: no git annex rows"
+        report["notes"] = "git-annex is not installed (apt-get install -y git-annex): no rows"
     stem = "ingest-results-quick" if args.quick else "ingest-results"
     (OUT / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     text = "\n\n".join(table(r) for r in report["results"])  # type: ignore[union-attr]
     text = f"Command: `{report['command']}`, {report['minutes']} min\n\n{text}\n"
+    text += f"\n{report['notes']}\n" if "notes" in report else ""
     (OUT / f"{stem}.md").write_text(text)
     print(text)
     log(f"wrote {OUT / stem}.json and .md")
