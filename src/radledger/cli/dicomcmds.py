@@ -29,6 +29,9 @@ WorkersOption = Annotated[int | None, typer.Option(
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="DICOM files or folders to register.")],
     workers: WorkersOption = None,
+    protocol: Annotated[str | None, typer.Option(
+        "--protocol", help="The registered protocol the instances were acquired under.")
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -41,9 +44,12 @@ def ingest(
     from radledger.ledger.files import count  # noqa: PLC0415
     from radledger.ledger.ingest import FileOutcome, Ingester  # noqa: PLC0415
     from radledger.ledger.ingest import ingest as ingest_files  # noqa: PLC0415
+    from radledger.ledger.trail import protocol_index  # noqa: PLC0415
 
     loaded, ledger = open_home(home)
-    ingester = Ingester(open_workspace(loaded, ledger), loaded.actor_signer)
+    space = open_workspace(loaded, ledger)
+    ingester = Ingester(space, loaded.actor_signer,
+                        protocol_index(space, protocol) if protocol else None)
     show_progress = not as_json and os.isatty(2)
     total_files, total_bytes = count(paths) if show_progress else (0, 0)
     first = True

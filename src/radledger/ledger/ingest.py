@@ -72,8 +72,10 @@ class IngestSummary:
         self.counts[outcome.status] += 1
 
 
-def registration(instance: Instance, path_key: str, previous: int | None) -> Draft:
-    """The ``instance.registered`` draft for one file."""
+def registration(instance: Instance, path_key: str, previous: int | None,
+                 protocol: int | None = None) -> Draft:
+    """The ``instance.registered`` draft for one file; ``refs`` names the path's previous
+    version and the protocol it was acquired under, if any."""
     fp = instance.fingerprint
     body: dict[str, JSONValue] = {
         "file_sha256": fp.file_sha256, "pixel_sha256": fp.pixel_sha256,
@@ -89,16 +91,17 @@ def registration(instance: Instance, path_key: str, previous: int | None) -> Dra
         body["attributes"] = dict(instance.attributes)
     if fp.flags:
         body["flags"] = list(fp.flags)
-    refs: tuple[int | str, ...] = (previous,) if previous is not None else ()
+    refs = tuple(r for r in (previous, protocol) if r is not None)
     return Draft("instance.registered", body, dict(instance.subject), refs)
 
 
 class Ingester:
     """Decides and appends batches of fingerprinted files for one ledger."""
 
-    def __init__(self, space: Workspace, signer: Signer) -> None:
+    def __init__(self, space: Workspace, signer: Signer, protocol: int | None = None) -> None:
         self.ledger, self.side, self.signer = space.ledger, space.side, signer
         self.project_key = space.project_key
+        self.protocol = protocol  # the protocol entry new registrations refer to
 
     def path_key(self, path: str) -> str:
         """The keyed pseudonym of a file's absolute path."""
@@ -172,7 +175,8 @@ class Ingester:
             versions = known.get(lookup.key(lookup.PATH, path_keys[path]))
             previous = versions[-1] if versions else None
             first_with[fp.file_sha256] = len(outcomes)
-            drafts.append((len(outcomes), registration(instance, path_keys[path], previous)))
+            drafts.append((len(outcomes), registration(instance, path_keys[path], previous,
+                                                       self.protocol)))
             outcomes.append(FileOutcome(path, "new-version" if previous is not None
                                         else "registered", previous=previous, flags=fp.flags))
         receipts = self.ledger.append_drafts([draft for _, draft in drafts], self.signer)

@@ -15,11 +15,15 @@ tag    value                                                        from
 ``X``  pixel SHA-256                                                ``body.pixel_sha256``
 ``L``  path pseudonym                                               ``body.source.path_key``
 ``R``  index of a referenced entry (8 bytes, big-endian)            ``refs``
+``N``  SHA-256 of kind, 0x00, name (protocols and releases)        ``body.name``
 =====  ===========================================================  ====================
+
+When the keys derived from an entry change, INDEX_VERSION changes and the index is rebuilt.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -28,7 +32,9 @@ from radledger.storage.side import SideStore
 from radledger.storage.sqlite import SQLiteStore
 
 SUBJECT_TAGS = {"patient": b"P", "study": b"S", "series": b"E", "instance": b"I"}
-FILE, PIXEL, PATH, REF = b"F", b"X", b"L", b"R"
+FILE, PIXEL, PATH, REF, NAME = b"F", b"X", b"L", b"R", b"N"
+INDEX_VERSION = "2"
+NAMED_KINDS = ("protocol.registered", "dataset.released")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 2000
 
@@ -43,6 +49,11 @@ def ref_key(index: int) -> bytes:
     return REF + index.to_bytes(8, "big")
 
 
+def name_key(kind: str, name: str) -> bytes:
+    """The lookup key of the protocols or releases called ``name``."""
+    return NAME + hashlib.sha256(kind.encode() + b"\0" + name.encode()).digest()
+
+
 def entry_keys(store: SQLiteStore, data: bytes) -> Iterator[bytes]:
     """The lookup keys of one stored entry (its bytes were verified when appended)."""
     obj = json.loads(data)
@@ -51,6 +62,8 @@ def entry_keys(store: SQLiteStore, data: bytes) -> Iterator[bytes]:
         if tag is not None and _HEX64.match(value):
             yield key(tag, value)
     body = obj.get("body", {})
+    if obj.get("kind") in NAMED_KINDS and isinstance(body.get("name"), str):
+        yield name_key(obj["kind"], body["name"])
     for field, tag in (("file_sha256", FILE), ("pixel_sha256", PIXEL)):
         value = body.get(field)
         if isinstance(value, str) and _HEX64.match(value):
@@ -67,6 +80,8 @@ def entry_keys(store: SQLiteStore, data: bytes) -> Iterator[bytes]:
 def catch_up(store: SQLiteStore, side: SideStore) -> int:
     """Index the entries appended since the side store last looked; returns the ledger
     size indexed. Requires an open write transaction on ``side``."""
+    if side.meta().get("index_version") != INDEX_VERSION:
+        side.reset_lookups(INDEX_VERSION)
     start, size = side.indexed_to(), store.entry_count()
     while start < size:
         end = min(size, start + _CHUNK)

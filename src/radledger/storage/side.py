@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from radledger.errors import UnrecognisedDatabase
-from radledger.storage.sqlite import FORMAT, WalDatabase, _translated, recognise
+from radledger.storage.sqlite import FORMAT, WalDatabase, _statements, _translated, recognise
 
 SIDE_APPLICATION_ID = 0x52444C53  # "RDLS"
 _IN_LIMIT = 500
@@ -32,6 +32,8 @@ class SideStore(WalDatabase):
             schema = resources.files("radledger.storage").joinpath("side_schema.sql")
             conn = cls._create_file(path, SIDE_APPLICATION_ID, schema.read_text(),
                                     {"ledger_id": ledger_id, "indexed_to": "0"})
+            with _translated("opening the side store"):
+                conn.execute("PRAGMA secure_delete = ON")
             return cls(path, conn)
         recognise(path, SIDE_APPLICATION_ID)
         store = cls(path, cls._connect(path))
@@ -42,7 +44,17 @@ class SideStore(WalDatabase):
                 f"{path} is the side store of another ledger (ledger id "
                 f"{meta.get('ledger_id')!r}, not {ledger_id!r}); move it away to rebuild it"
             )
+        store._upgrade()
         return store
+
+    def _upgrade(self) -> None:
+        """Apply the (idempotent) schema, and overwrite deleted content on disk."""
+        schema = resources.files("radledger.storage").joinpath("side_schema.sql").read_text()
+        with _translated("upgrading the side store"):
+            self._conn.execute("PRAGMA secure_delete = ON")
+        with self.write(), _translated("upgrading the side store"):
+            for statement in _statements(schema):
+                self._conn.execute(statement)
 
     # -- the lookup index ------------------------------------------------------------------
     def indexed_to(self) -> int:
@@ -59,6 +71,16 @@ class SideStore(WalDatabase):
                                    rows)
             self._conn.execute("UPDATE meta SET value = ? WHERE key = 'indexed_to'",
                                (str(indexed_to),))
+
+    def reset_lookups(self, version: str) -> None:
+        """Empty the lookup index, to be rebuilt under ``version``. Requires an open write
+        transaction."""
+        with _translated("resetting the lookup index"):
+            self._conn.execute("DELETE FROM lookup")
+            self._conn.execute("UPDATE meta SET value = '0' WHERE key = 'indexed_to'")
+            self._conn.execute("INSERT INTO meta (key, value) VALUES ('index_version', ?) "
+                               "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                               (version,))
 
     def lookup(self, keys: list[bytes]) -> dict[bytes, list[int]]:
         """The indices of the entries naming each key (ascending); absent keys are left out."""
@@ -91,3 +113,36 @@ class SideStore(WalDatabase):
                 (root, base + "/", base + "0"),  # "0" sorts right after "/"
             ).fetchall()
         return {str(path): int(idx) for path, idx in rows}
+
+    # -- openings of commitments -------------------------------------------------------------
+    def add_opening(self, commitment: str, salt: bytes, value: bytes | None,
+                    patient: str | None) -> None:
+        """Keep what opens ``commitment``. Requires an open write transaction."""
+        with _translated("recording a commitment's opening"):
+            self._conn.execute(
+                "INSERT OR IGNORE INTO openings (commitment, salt, value, patient) "
+                "VALUES (?, ?, ?, ?)", (commitment, salt, value, patient))
+
+    def opening(self, commitment: str) -> tuple[bytes, bytes | None] | None:
+        """(salt, value) of a commitment, or None if never kept or erased."""
+        with _translated("reading a commitment's opening"):
+            row = self._conn.execute("SELECT salt, value FROM openings WHERE commitment = ?",
+                                     (commitment,)).fetchone()
+        return (bytes(row[0]), None if row[1] is None else bytes(row[1])) if row else None
+
+    def erase_patient(self, patient: str) -> list[str]:
+        """Delete the openings about a patient pseudonym; returns their commitments, sorted.
+        Requires an open write transaction; call ``purge`` after it commits."""
+        with _translated("erasing openings"):
+            rows = self._conn.execute(
+                "SELECT commitment FROM openings WHERE patient = ? ORDER BY commitment",
+                (patient,)).fetchall()
+            self._conn.execute("DELETE FROM openings WHERE patient = ?", (patient,))
+        return [str(r[0]) for r in rows]
+
+    def purge(self) -> None:
+        """Push erased content out of the write-ahead log and free pages (secure_delete has
+        overwritten the rows in the database file itself)."""
+        with _translated("purging erased content"):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.execute("VACUUM")
