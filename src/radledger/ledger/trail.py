@@ -41,23 +41,34 @@ class About:
 
 def about(space: Workspace, targets: list[str]) -> About:
     """Resolve ``--about`` values: an entry index, or a real Study/Series/SOP Instance UID
-    (pseudonymised, and looked up to learn which it is). Raises NotRegistered for a UID no
-    entry is about, InputError for an index beyond the ledger."""
+    (pseudonymised, and looked up to learn which it is). The patient of what is named joins
+    the subject, so that erasing the patient reaches this entry's commitments too.
+
+    Raises NotRegistered for a UID no entry is about, InputError for an index beyond the
+    ledger.
+    """
     subject: dict[str, str] = {}
     refs: list[int] = []
+    named: list[int] = []  # entries whose subject says which patient this is about
     size = space.ledger.store.entry_count()
     for target in targets:
         if target.isdigit():
             if int(target) >= size:
                 raise InputError(f"--about {target}: no such entry (ledger size {size})")
             refs.append(int(target))
+            named.append(int(target))
             continue
-        name, key = _registered_uid(space, target.strip())
+        name, key, first = _registered_uid(space, target.strip())
         subject[name] = key
+        named.append(first)
+    for index in named:
+        patient = _subject(space, index).get("patient")
+        if patient and "patient" not in subject:
+            subject["patient"] = patient
     return About(subject, tuple(refs))
 
 
-def _registered_uid(space: Workspace, uid: str) -> tuple[str, str]:
+def _registered_uid(space: Workspace, uid: str) -> tuple[str, str, int]:
     with space.side.write():
         lookup.catch_up(space.ledger.store, space.side)
     for name, namespace in _UID_NAMESPACES.items():
@@ -66,9 +77,16 @@ def _registered_uid(space: Workspace, uid: str) -> tuple[str, str]:
         except InputError:
             break
         wanted = lookup.key(lookup.SUBJECT_TAGS[name], key)
-        if space.side.lookup([wanted]):
-            return name, key
+        hits = space.side.lookup([wanted]).get(wanted)
+        if hits:
+            return name, key, hits[0]
     raise NotRegistered("no registered study, series or instance has that UID")
+
+
+def _subject(space: Workspace, index: int) -> dict[str, str]:
+    row = space.ledger.store.entry(index)
+    subject = json.loads(row[1]).get("subject", {}) if row else {}
+    return subject if isinstance(subject, dict) else {}
 
 
 def _append(space: Workspace, signer: Signer, draft: Draft) -> Receipt:

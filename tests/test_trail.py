@@ -1,0 +1,185 @@
+"""The research trail (issue 4, first slice): protocols, notes, results, corrections,
+consent and erasure; erasure leaves every proof verifying (RELIABILITY 29, 30)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from radledger.core import merkle
+from radledger.dicom.synthetic import Acquisition, fake_patients, write_study
+from radledger.errors import InputError, TamperError
+from radledger.ledger import proofs, trail
+from radledger.ledger.history import NotRegistered
+from radledger.ledger.home import LedgerHome
+from radledger.ledger.ingest import Ingester, ingest
+from radledger.ledger.setup import Workspace, init_ledger, open_workspace
+from radledger.ledger.verify import verify_ledger
+
+EXE = Path(sys.executable).parent / "radledger"
+NOTE = b"motion artefact in slices 3-4; CANARY-NOTE-TEXT-q7"
+
+
+@pytest.fixture(autouse=True)
+def _quiet_pydicom(recwarn: pytest.WarningsRecorder) -> None:
+    """pydicom may warn while the tests build files; that is not a test failure."""
+
+
+@pytest.fixture()
+def lab(tmp_path: Path) -> tuple[LedgerHome, Workspace, Path]:
+    home, ledger = init_ledger(tmp_path / "home", "example.org/trail", "alice")
+    space = open_workspace(home, ledger)
+    folder = tmp_path / "study"
+    write_study(folder, next(fake_patients(1)), Acquisition(slices=3, rows=16, columns=16))
+    return home, space, folder
+
+
+def _ingest(home: LedgerHome, space: Workspace, folder: Path, protocol: int | None = None
+            ) -> list[int]:
+    indices: list[int] = []
+    ingest(Ingester(space, home.actor_signer, protocol), [folder], 1,
+           lambda outcome, _size: indices.append(outcome.index or -1))
+    return indices
+
+
+def _entry(space: Workspace, index: int) -> dict:  # type: ignore[type-arg]
+    row = space.ledger.store.entry(index)
+    assert row is not None
+    return json.loads(row[1])  # type: ignore[no-any-return]
+
+
+def test_a_protocol_is_registered_and_instances_refer_to_it(lab) -> None:  # type: ignore[no-untyped-def]
+    home, space, folder = lab
+    receipt = trail.register_protocol(space, home.actor_signer, trail.Protocol(
+        "brain-mr-v1", b"%PDF protocol", "MR", {"field_strength_T": 3}, "1.0"))
+    body = _entry(space, receipt.index)["body"]
+    assert body["document_sha256"] == __import__("hashlib").sha256(b"%PDF protocol").hexdigest()
+    assert body["parameters"] == {"field_strength_T": 3}
+    assert trail.protocol_index(space, "brain-mr-v1") == receipt.index
+    with pytest.raises(NotRegistered):
+        trail.protocol_index(space, "no-such-protocol")
+    for index in _ingest(home, space, folder, receipt.index):
+        assert _entry(space, index)["refs"] == [receipt.index]
+
+
+def test_a_note_is_committed_its_text_kept_aside_and_checked(lab) -> None:  # type: ignore[no-untyped-def]
+    home, space, folder = lab
+    first = _ingest(home, space, folder)[0]
+    study_uid = dcmread(folder / "slice-0001.dcm").StudyInstanceUID
+    target = trail.about(space, [study_uid])
+    assert set(target.subject) == {"study", "patient"}  # the patient joins, for erasure
+    receipt = trail.add_note(space, home.actor_signer, target, NOTE)
+    entry = _entry(space, receipt.index)
+    assert b"CANARY-NOTE" not in space.ledger.store.entry(receipt.index)[1]  # type: ignore[index]
+    assert entry["subject"]["patient"] == _entry(space, first)["subject"]["patient"]
+    assert trail.read_note(space, receipt.index) == NOTE
+    by_index = trail.add_note(space, home.actor_signer, trail.about(space, [str(first)]), b"x")
+    assert _entry(space, by_index.index)["refs"] == [first]
+    with pytest.raises(NotRegistered):
+        trail.about(space, ["1.2.3.4.5.6"])
+    with pytest.raises(InputError, match="no such entry"):
+        trail.about(space, ["999"])
+    with pytest.raises(InputError, match="not a note"):
+        trail.read_note(space, first)
+    # the side store edited behind radledger's back: the text no longer opens the commitment
+    with space.side.write():
+        space.side._conn.execute("UPDATE openings SET value = ?", (b"rewritten",))  # noqa: SLF001
+    with pytest.raises(TamperError, match="does not open") as caught:
+        trail.read_note(space, receipt.index)
+    assert caught.value.index == receipt.index
+
+
+def test_results_and_corrections_keep_both_entries(lab) -> None:  # type: ignore[no-untyped-def]
+    home, space, folder = lab
+    first = _ingest(home, space, folder)[0]
+    result = trail.record_result(space, home.actor_signer, trail.about(space, [str(first)]),
+                                 trail.Result(b"mask bytes", "hippocampus", {"dice": 0.91}))
+    assert _entry(space, result.index)["body"]["metrics"] == {"dice": 0.91}
+    fix = trail.correct(space, home.actor_signer, result.index, "wrong metric",
+                        {"metrics": {"dice": 0.89}})
+    correction = _entry(space, fix.index)
+    assert correction["refs"] == [result.index]
+    assert correction["body"]["supersedes"] == result.index
+    assert _entry(space, result.index)["body"]["metrics"] == {"dice": 0.91}  # never edited
+    with pytest.raises(InputError):
+        trail.correct(space, home.actor_signer, 10_000, "nothing there", None)
+
+
+def test_consent_follows_the_latest_decision_per_scope(lab) -> None:  # type: ignore[no-untyped-def]
+    home, space, _ = lab
+    patient = trail.patient_key(space, "PAT-0001")
+    assert trail.consent_in_force(space, patient, "trial-42") == (False, None)
+    granted = trail.record_consent(space, home.actor_signer,
+                                   trail.Consent("PAT-0001", "trial-42", True, b"signed form"))
+    assert trail.consent_in_force(space, patient, "trial-42") == (True, granted.index)
+    assert trail.consent_in_force(space, patient, "other-study") == (False, None)
+    entry = _entry(space, granted.index)
+    assert entry["subject"] == {"patient": patient} and "PAT-0001" not in json.dumps(entry)
+    assert "evidence_commitment" in entry["body"]
+    withdrawn = trail.record_consent(space, home.actor_signer,
+                                     trail.Consent("PAT-0001", "trial-42", False))
+    assert trail.consent_in_force(space, patient, "trial-42") == (False, withdrawn.index)
+
+
+def test_erasure_destroys_openings_and_every_proof_still_verifies(lab) -> None:  # type: ignore[no-untyped-def]
+    home, space, folder = lab
+    first = _ingest(home, space, folder)[0]
+    patient_id = dcmread(folder / "slice-0001.dcm").PatientID
+    note = trail.add_note(space, home.actor_signer, trail.about(space, [str(first)]), NOTE)
+    consent = trail.record_consent(space, home.actor_signer,
+                                   trail.Consent(patient_id, "trial-42", True, b"signed form"))
+    proof_before = proofs.inclusion(space.ledger.store, note.index)
+    receipt, erased = trail.erase_patient(space, home.actor_signer, patient_id,
+                                          "request of 2026-11-28", "alice")
+    committed = {_entry(space, note.index)["body"]["commitment"],
+                 _entry(space, consent.index)["body"]["evidence_commitment"]}
+    assert set(erased) == committed
+    assert _entry(space, receipt.index)["body"]["commitments"] == sorted(committed)
+    assert trail.read_note(space, note.index) is None
+    assert all(space.side.opening(c) is None for c in committed)
+    assert b"CANARY-NOTE" not in space.side.path.read_bytes()
+    wal = space.side.path.with_name(space.side.path.name + "-wal")
+    assert not wal.exists() or b"CANARY-NOTE" not in wal.read_bytes()
+    assert verify_ledger(space.ledger.store, home.ledger_verifier, workers=1).ok
+    merkle.verify_inclusion(proof_before.leaf_hash, proof_before.index,
+                            proof_before.tree_size, proof_before.proof, proof_before.root)
+    proofs.check_against(space.ledger.store, space.ledger.store.checkpoint(
+        proof_before.tree_size) or "", home.ledger_verifier, home.origin)
+
+
+def test_the_cli_walks_the_trail(tmp_path: Path, lab) -> None:  # type: ignore[no-untyped-def]
+    _, _, folder = lab
+    home = tmp_path / "cli-home"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([EXE, *args, "--home", str(home)], capture_output=True,
+                              text=True, check=False)
+
+    subprocess.run([EXE, "init", str(home)], check=True, capture_output=True)
+    (tmp_path / "plan.txt").write_text("analysis plan")
+    assert run("protocol", "register", str(tmp_path / "plan.txt"), "--name", "plan-a",
+               "--param", "threshold=0.5").returncode == 0
+    assert run("ingest", "--protocol", "plan-a", str(folder)).returncode == 0
+    assert run("ingest", "--protocol", "no-such", str(folder)).returncode == 2
+    uid = str(dcmread(folder / "slice-0001.dcm").SeriesInstanceUID)
+    added = run("note", "add", "--about", uid, "--json", NOTE.decode())
+    index = json.loads(added.stdout)["index"]
+    assert run("note", "show", str(index)).stdout.strip() == NOTE.decode()
+    assert run("consent", "grant", "--patient", "PAT-9").returncode == 0
+    shown = json.loads(run("consent", "show", "--patient", "PAT-9", "--json").stdout)
+    assert shown["in_force"] is True
+    assert run("correct", str(index), "--reason", "typo").returncode == 0
+    assert run("result", "record", "--about", str(index), "--file",
+               str(tmp_path / "plan.txt"), "--metric", "auc=0.8").returncode == 0
+    patient = str(dcmread(folder / "slice-0001.dcm").PatientID)
+    erased = run("erase", "--patient", patient, "--reason", "request")
+    assert erased.returncode == 0 and "1 commitment" in erased.stdout
+    assert "erased" in run("note", "show", str(index)).stdout
+    assert run("verify").returncode == 0
+    bad = run("note", "add", "--about", "1.2.3", "text")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
