@@ -183,3 +183,37 @@ def test_the_cli_walks_the_trail(tmp_path: Path, lab) -> None:  # type: ignore[n
     assert run("verify").returncode == 0
     bad = run("note", "add", "--about", "1.2.3", "text")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_derivation_registers_its_outputs_and_links_both_sides(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from radledger.ledger.derive import Derivation, record_derivation, resolve_inputs  # noqa: PLC0415
+    from radledger.ledger.history import history  # noqa: PLC0415
+
+    home, space, folder = lab
+    _ingest(home, space, folder)
+    series_uid = str(dcmread(folder / "slice-0001.dcm").SeriesInstanceUID)
+    inputs = resolve_inputs(space, [series_uid])
+    assert len(inputs) == 3
+    assert resolve_inputs(space, [str(folder / "slice-0002.dcm")]) == [inputs[1]]
+    out = tmp_path / "out"
+    write_study(out, next(fake_patients(2)), Acquisition(slices=1, rows=16, columns=16, seed=9))
+    mask = out / "mask.nii"
+    mask.write_bytes(b"\x5c\x01\x00\x00 not really NIfTI")
+    with pytest.raises(InputError, match="unknown operation"):
+        record_derivation(space, home.actor_signer, Derivation("paint", "x", "1"), inputs,
+                          [mask])
+    before = space.ledger.store.entry_count()
+    receipt, recorded = record_derivation(
+        space, home.actor_signer, Derivation("segment", "nnU-Net", "2.5", b'{"fold": 0}'),
+        inputs, [out / "slice-0001.dcm", mask])
+    assert receipt.index == before + 1  # the DICOM output first, then the derivation
+    body = _entry(space, receipt.index)["body"]
+    assert body["inputs"] == inputs and body["outputs"] == recorded
+    assert recorded[0] == {"index": before}
+    assert recorded[1]["file_sha256"] == __import__("hashlib").sha256(
+        mask.read_bytes()).hexdigest()
+    assert _entry(space, before)["body"]["source"]["type"] == "derivation"
+    timeline = [i for i, _ in history(space, series_uid)[0]]
+    assert receipt.index in timeline  # reached from the inputs through refs
+    with pytest.raises(NotRegistered):
+        resolve_inputs(space, [str(mask)])

@@ -214,6 +214,42 @@ def erase(
                    f"erased the openings of {len(erased)} commitment(s)")
 
 
+def derive(
+    op: Annotated[str, typer.Option("--op", help="segment, register, convert, annotate, "
+                                                  "analyse, infer or deidentify.")],
+    inputs: Annotated[list[str], typer.Option(
+        "--input", help="An entry index, a registered file, or a registered Study/Series/SOP "
+                        "Instance UID. Repeatable.")],
+    outputs: Annotated[list[Path], typer.Option(
+        "--output", help="A file the step produced. Repeatable.", exists=True,
+        dir_okay=False)],
+    tool: Annotated[str, typer.Option("--tool", help="The tool's name.")],
+    tool_version: Annotated[str, typer.Option("--tool-version", help="The tool's version.")],
+    params: Annotated[Path | None, typer.Option(
+        "--params", help="The parameters or recipe file (its SHA-256 is recorded).",
+        exists=True, dir_okay=False)] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", help="A non-identifying parameter in clear, name=value. Repeatable.")
+    ] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record a processing step: inputs -> outputs; DICOM outputs are registered."""
+    from radledger.ledger.derive import (  # noqa: PLC0415 - loads pydicom
+        Derivation,
+        record_derivation,
+        resolve_inputs,
+    )
+
+    loaded, ledger = open_home(home)
+    space = open_workspace(loaded, ledger)
+    derivation = Derivation(op, tool, tool_version, params.read_bytes() if params else None,
+                            _pairs(param or [], "--param"))
+    receipt, recorded = record_derivation(space, loaded.actor_signer, derivation,
+                                          resolve_inputs(space, inputs), outputs)
+    _receipt(receipt, "derivation.recorded", as_json, outputs=recorded)
+
+
 def register(app: typer.Typer) -> None:
     """Add the trail commands to the radledger app."""
     app.add_typer(protocol_app, name="protocol")
@@ -221,4 +257,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(result_app, name="result")
     app.add_typer(consent_app, name="consent")
     app.command("correct")(correct)
+    app.command("derive")(derive)
     app.command("erase")(erase)

@@ -73,7 +73,7 @@ class IngestSummary:
 
 
 def registration(instance: Instance, path_key: str, previous: int | None,
-                 protocol: int | None = None) -> Draft:
+                 protocol: int | None = None, source: str = "folder") -> Draft:
     """The ``instance.registered`` draft for one file; ``refs`` names the path's previous
     version and the protocol it was acquired under, if any."""
     fp = instance.fingerprint
@@ -81,7 +81,7 @@ def registration(instance: Instance, path_key: str, previous: int | None,
         "file_sha256": fp.file_sha256, "pixel_sha256": fp.pixel_sha256,
         "pixel_hash_kind": fp.pixel_hash_kind, "meta_sha256": fp.meta_sha256,
         "transfer_syntax_uid": fp.transfer_syntax_uid, "size": instance.size,
-        "source": {"type": "folder", "path_key": path_key},
+        "source": {"type": source, "path_key": path_key},
     }
     if fp.sop_class_uid:
         body["sop_class_uid"] = fp.sop_class_uid
@@ -98,10 +98,12 @@ def registration(instance: Instance, path_key: str, previous: int | None,
 class Ingester:
     """Decides and appends batches of fingerprinted files for one ledger."""
 
-    def __init__(self, space: Workspace, signer: Signer, protocol: int | None = None) -> None:
+    def __init__(self, space: Workspace, signer: Signer, protocol: int | None = None,
+                 source: str = "folder") -> None:
         self.ledger, self.side, self.signer = space.ledger, space.side, signer
         self.project_key = space.project_key
         self.protocol = protocol  # the protocol entry new registrations refer to
+        self.source = source  # how the files came: folder, derivation, deidentify, scp...
 
     def path_key(self, path: str) -> str:
         """The keyed pseudonym of a file's absolute path."""
@@ -176,7 +178,7 @@ class Ingester:
             previous = versions[-1] if versions else None
             first_with[fp.file_sha256] = len(outcomes)
             drafts.append((len(outcomes), registration(instance, path_keys[path], previous,
-                                                       self.protocol)))
+                                                       self.protocol, self.source)))
             outcomes.append(FileOutcome(path, "new-version" if previous is not None
                                         else "registered", previous=previous, flags=fp.flags))
         receipts = self.ledger.append_drafts([draft for _, draft in drafts], self.signer)
