@@ -217,3 +217,57 @@ def test_a_derivation_registers_its_outputs_and_links_both_sides(lab, tmp_path: 
     assert receipt.index in timeline  # reached from the inputs through refs
     with pytest.raises(NotRegistered):
         resolve_inputs(space, [str(mask)])
+
+
+def _deidentified_copies(home: LedgerHome, space: Workspace, folder: Path, out: Path
+                         ) -> tuple[list[int], list[int]]:
+    """Ingest ``folder`` and record a de-identification of each file (done here by an
+    'external tool': new UIDs, the patient replaced), as `derive --op deidentify` would."""
+    from radledger.ledger.derive import Derivation, record_derivation  # noqa: PLC0415
+
+    originals = _ingest(home, space, folder)
+    out.mkdir()
+    copies = []
+    for index, path in zip(originals, sorted(folder.iterdir()), strict=True):
+        ds = dcmread(path)
+        ds.PatientName, ds.PatientID = "ANON", "ANON-1"
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"2.25.{index}1"
+        ds.save_as(out / path.name)
+        _, recorded = record_derivation(space, home.actor_signer, Derivation(
+            "deidentify", "external-tool", "1.0"), [index], [out / path.name])
+        copies.append(recorded[0]["index"])  # type: ignore[index]
+    return originals, copies
+
+
+def test_a_release_checks_consent_and_de_identification(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from radledger.ledger import release  # noqa: PLC0415
+
+    home, space, folder = lab
+    originals, copies = _deidentified_copies(home, space, folder, tmp_path / "deid")
+    assert release.prefer_deidentified(space, originals) == copies
+    patient_id = str(dcmread(folder / "slice-0001.dcm").PatientID)
+    plan = release.ReleasePlan("trial-42", "1.0", copies, "trial-42")
+    with pytest.raises(release.ReleaseRefused, match="no consent") as refused:
+        release.create_release(space, home.actor_signer, plan)
+    assert set(refused.value.members) == set(copies)
+    grant = trail.record_consent(space, home.actor_signer,
+                                 trail.Consent(patient_id, "trial-42", True))
+    with pytest.raises(release.ReleaseRefused, match="identified"):
+        release.create_release(space, home.actor_signer, release.ReleasePlan(
+            "internal", "1", originals, "trial-42"))
+    receipt = release.create_release(space, home.actor_signer, plan)
+    body = _entry(space, receipt.index)["body"]
+    assert [m["index"] for m in body["members"]] == copies
+    assert body["manifest_root"] == release.manifest_root(body["members"])
+    assert body["consent"]["in_force"] == 3 and grant.index in _entry(
+        space, receipt.index)["refs"]
+    with pytest.raises(InputError, match="exists already"):
+        release.create_release(space, home.actor_signer, plan)
+    trail.record_consent(space, home.actor_signer, trail.Consent(patient_id, "trial-42", False))
+    later = release.ReleasePlan("trial-42", "2.0", copies, "trial-42")
+    with pytest.raises(release.ReleaseRefused, match="no consent"):
+        release.create_release(space, home.actor_signer, later)
+    with pytest.raises(InputError, match="no member is left"):
+        release.create_release(space, home.actor_signer, release.ReleasePlan(
+            "trial-42", "2.0", copies, "trial-42", exclude_unconsented=True))
+    assert verify_ledger(space.ledger.store, home.ledger_verifier, workers=1).ok

@@ -5,6 +5,7 @@ Each parses its arguments, calls ``radledger.ledger.trail`` and prints the recei
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +23,7 @@ protocol_app = typer.Typer(help="Scanning protocols and analysis plans.", no_arg
 note_app = typer.Typer(help="Research notes (the text stays erasable).", no_args_is_help=True)
 result_app = typer.Typer(help="Analysis results.", no_args_is_help=True)
 consent_app = typer.Typer(help="Patients' consent, by scope.", no_args_is_help=True)
+release_app = typer.Typer(help="Named, versioned dataset releases.", no_args_is_help=True)
 
 AboutOption = Annotated[list[str], typer.Option(
     "--about", help="An entry index, or a registered Study/Series/SOP Instance UID "
@@ -250,12 +252,66 @@ def derive(
     _receipt(receipt, "derivation.recorded", as_json, outputs=recorded)
 
 
+@release_app.command("create")
+def release_create(
+    name: Annotated[str, typer.Argument(help="The release's name.")],
+    version: Annotated[str, typer.Option("--version", help="The release's version.")],
+    study: Annotated[list[str] | None, typer.Option(
+        "--study", help="A Study/Series/SOP Instance UID (original or de-identified). "
+                        "Repeatable.")] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from-file", help="A file listing members, one per line: entry index, registered "
+                            "file, or UID.", exists=True, dir_okay=False)] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="Every de-identified instance in the ledger.")] = False,
+    scope: ScopeOption = None,
+    exclude_unconsented: Annotated[bool, typer.Option(
+        help="Leave out (and list) members without consent instead of refusing.")] = False,
+    allow_identified: Annotated[bool, typer.Option(
+        help="An internal release: identified instances allowed.")] = False,
+    include_burned_in: Annotated[bool, typer.Option(
+        help="Include members flagged for burned-in annotation review (recorded).")] = False,
+    description: Annotated[str | None, typer.Option(help="What the release is.")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Release a dataset: manifest, Merkle root and the consent state checked now."""
+    from radledger.ledger import release  # noqa: PLC0415 - loads pydicom via derive
+    from radledger.ledger.derive import resolve_inputs  # noqa: PLC0415
+
+    if sum((bool(study), from_file is not None, every)) != 1:
+        raise InputError("choose the members with exactly one of --study, --from-file, --all")
+    loaded, ledger = open_home(home)
+    space = open_workspace(loaded, ledger)
+    if every:
+        members = release.deidentified_instances(space)
+    else:
+        targets = study or [line.strip() for line in Path(str(from_file)).read_text()
+                            .splitlines() if line.strip()]
+        members = release.prefer_deidentified(space, resolve_inputs(space, targets))
+    plan = release.ReleasePlan(name, version, members, scope or loaded.origin,
+                               exclude_unconsented, allow_identified, include_burned_in,
+                               description)
+    receipt = release.create_release(space, loaded.actor_signer, plan)
+    body = json.loads(ledger.store.entry(receipt.index)[1])["body"]  # type: ignore[index]
+    if as_json:
+        echo_json({"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex(),
+                   "kind": "dataset.released", "members": len(body["members"]),
+                   "manifest_root": body["manifest_root"], "consent": body["consent"]})
+    else:
+        typer.echo(f"{receipt.index} {receipt.leaf_hash.hex()}\n"
+                   f"released {name} {version}: {len(body['members'])} members, manifest "
+                   f"root {body['manifest_root']}; excluded for lack of consent: "
+                   f"{body['consent']['excluded_unconsented'] or 'none'}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the trail commands to the radledger app."""
     app.add_typer(protocol_app, name="protocol")
     app.add_typer(note_app, name="note")
     app.add_typer(result_app, name="result")
     app.add_typer(consent_app, name="consent")
+    app.add_typer(release_app, name="release")
     app.command("correct")(correct)
     app.command("derive")(derive)
     app.command("erase")(erase)

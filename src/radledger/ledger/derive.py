@@ -2,7 +2,8 @@
 its version and a hash of its parameters (the recipe).
 
 Outputs are fingerprinted like ingested files: a DICOM output is registered
-(``instance.registered``, source ``derivation``), any other file (a NIfTI mask, a CSV) is
+(``instance.registered``, source ``derivation``, or ``deidentify`` for a de-identification,
+whichever tool did it), any other file (a NIfTI mask, a CSV) is
 recorded by its SHA-256 and size. The ``derivation.recorded`` entry refers to its inputs and
 to its registered outputs, so the history of either side reaches it.
 """
@@ -107,7 +108,9 @@ def record_derivation(space: Workspace, signer: Signer, derivation: Derivation,
         raise EntryError(f"unknown operation {derivation.operation!r:.40}; one of "
                          f"{', '.join(OPERATIONS)}")
     registered: dict[str, FileOutcome] = {}
-    dicom = Ingester(space, signer, source="derivation")
+    # a de-identification's outputs are de-identified instances, whichever tool made them
+    source = "deidentify" if derivation.operation == "deidentify" else "derivation"
+    dicom = Ingester(space, signer, source=source)
     ingest(dicom, outputs, 1, lambda outcome, _size: registered.__setitem__(outcome.path,
                                                                               outcome))
     recorded: list[JSONValue] = []
