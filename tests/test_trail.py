@@ -271,3 +271,40 @@ def test_a_release_checks_consent_and_de_identification(lab, tmp_path: Path) -> 
         release.create_release(space, home.actor_signer, release.ReleasePlan(
             "trial-42", "2.0", copies, "trial-42", exclude_unconsented=True))
     assert verify_ledger(space.ledger.store, home.ledger_verifier, workers=1).ok
+
+
+def test_history_follows_the_chain_from_protocol_to_release(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from radledger.ledger import release  # noqa: PLC0415
+    from radledger.ledger.history import history  # noqa: PLC0415
+
+    home, space, folder = lab
+    protocol = trail.register_protocol(space, home.actor_signer,
+                                       trail.Protocol("ct-chest", b"doc"))
+    other = tmp_path / "other-study"  # acquired under the same protocol: not in the history
+    write_study(other, next(fake_patients(5)), Acquisition(slices=1, rows=8, columns=8, seed=5))
+    _ingest(home, space, other, protocol.index)
+    originals = _ingest(home, space, folder, protocol.index)
+    patient_id = str(dcmread(folder / "slice-0001.dcm").PatientID)
+    consent = trail.record_consent(space, home.actor_signer,
+                                   trail.Consent(patient_id, "trial-42", True))
+    from radledger.ledger.derive import Derivation, record_derivation  # noqa: PLC0415
+
+    out = tmp_path / "deid"
+    out.mkdir()
+    ds = dcmread(folder / "slice-0001.dcm")
+    ds.PatientName, ds.SOPInstanceUID = "ANON", "2.25.99"
+    ds.save_as(out / "copy.dcm")
+    derivation, recorded = record_derivation(space, home.actor_signer, Derivation(
+        "deidentify", "tool", "1"), [originals[0]], [out / "copy.dcm"])
+    copy = recorded[0]["index"]  # type: ignore[index]
+    note = trail.add_note(space, home.actor_signer, trail.about(space, [str(copy)]), b"ok")
+    released = release.create_release(space, home.actor_signer, release.ReleasePlan(
+        "r", "1", [copy], "trial-42"))
+    kinds = {i: json.loads(d)["kind"] for i, d in history(space, str(ds.StudyInstanceUID))[0]}
+    want = {protocol.index, *originals, consent.index, derivation.index, copy, note.index,
+            released.index}
+    assert want <= set(kinds), sorted(want - set(kinds))
+    assert len([k for k in kinds.values() if k == "instance.registered"]) == 4  # not `other`
+    # and from the released copy's side, back to the acquisition and its protocol
+    back = {i for i, _ in history(space, str(out / "copy.dcm"))[0]}
+    assert {protocol.index, originals[0], derivation.index, released.index} <= back

@@ -8,6 +8,7 @@ correction, a derivation) belong to the history too, transitively.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -52,18 +53,48 @@ def target_keys(target: str, project_key: bytes) -> list[bytes]:
                          "digits) or the path of a file") from None
 
 
+_FOLLOW_REFS = ("instance.registered", "derivation.recorded")
+_PATIENT_KINDS = ("consent.granted", "consent.withdrawn", "erasure.recorded")
+
+
 def history(space: Workspace, target: str) -> tuple[list[tuple[int, bytes]], bool]:
     """The entries about ``target`` as (index, data), oldest first, and whether the list
-    was cut at MAX_ENTRIES. Raises NotRegistered if there are none."""
+    was cut at MAX_ENTRIES. Raises NotRegistered if there are none.
+
+    From the entries naming the target it follows the chain both ways: entries that refer
+    to a found one (new versions, derivations, results, notes, corrections, releases); what
+    a found instance or derivation refers to (its protocol, its previous version, a
+    derivation's inputs and outputs); and the consent and erasure entries of the patients
+    of found instances.
+    """
     ledger, side, project_key = space.ledger, space.side, space.project_key
     with side.write():
         lookup.catch_up(ledger.store, side)
-    found: set[int] = set()
-    keys = target_keys(target, project_key)
-    while keys and len(found) < MAX_ENTRIES:
-        new = {i for hits in side.lookup(keys).values() for i in hits} - found
-        found |= new
-        keys = [lookup.ref_key(i) for i in sorted(new)]
+    found: dict[int, dict[str, object]] = {}
+    patients: set[str] = set()
+    keys, pointed = target_keys(target, project_key), set[int]()
+    while (keys or pointed) and len(found) < MAX_ENTRIES:
+        new = pointed | {i for hits in side.lookup(keys).values() for i in hits}
+        keys, pointed = [], set()
+        for index in sorted(new - set(found)):
+            entry = _parsed(ledger.store.entry(index))
+            found[index] = entry
+            kind = entry.get("kind")
+            if kind != "protocol.registered":  # its referrers are every acquisition under it
+                keys.append(lookup.ref_key(index))
+            if kind in _FOLLOW_REFS:
+                pointed |= {r for r in _list(entry.get("refs")) if isinstance(r, int)}
+            subject = entry.get("subject")
+            if kind == "instance.registered" and isinstance(subject, dict) and \
+                    isinstance(subject.get("patient"), str):
+                patients.add(subject["patient"])
+    for patient in sorted(patients):  # consent and erasure: only those, not everything
+        wanted = lookup.key(lookup.SUBJECT_TAGS["patient"], patient)
+        for index in side.lookup([wanted]).get(wanted, []):
+            if index not in found:
+                entry = _parsed(ledger.store.entry(index))
+                if entry.get("kind") in _PATIENT_KINDS:
+                    found[index] = entry
     if not found:
         # not echoed: what was typed may be an identifier
         raise NotRegistered("no entry in this ledger is about that UID, pseudonym or file")
@@ -74,3 +105,12 @@ def history(space: Workspace, target: str) -> tuple[list[tuple[int, bytes]], boo
         if row is not None:
             entries.append((index, row[1]))
     return entries, len(found) > MAX_ENTRIES
+
+
+def _parsed(row: tuple[bytes, bytes] | None) -> dict[str, object]:
+    entry = json.loads(row[1]) if row else {}
+    return entry if isinstance(entry, dict) else {}
+
+
+def _list(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
