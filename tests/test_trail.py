@@ -169,7 +169,10 @@ def test_the_cli_walks_the_trail(tmp_path: Path, lab) -> None:  # type: ignore[n
     uid = str(dcmread(folder / "slice-0001.dcm").SeriesInstanceUID)
     added = run("note", "add", "--about", uid, "--json", NOTE.decode())
     index = json.loads(added.stdout)["index"]
+    size = json.loads(run("checkpoint", "--json").stdout)["tree_size"]
     assert run("note", "show", str(index)).stdout.strip() == NOTE.decode()
+    read = json.loads(run("show", str(size), "--json").stdout)["entry"]
+    assert (read["kind"], read["body"]["target"]) == ("access.recorded", f"note.added/{index}")
     assert run("consent", "grant", "--patient", "PAT-9").returncode == 0
     shown = json.loads(run("consent", "show", "--patient", "PAT-9", "--json").stdout)
     assert shown["in_force"] is True

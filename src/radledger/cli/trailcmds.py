@@ -103,9 +103,13 @@ def note_show(
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print a note's text, checked against its commitment (or say it was erased)."""
+    """Print a note's text, checked against its commitment (or say it was erased). The
+    read is recorded (access.recorded): a note may hold identified data."""
     loaded, ledger = open_home(home)
-    text = trail.read_note(open_workspace(loaded, ledger), index)
+    space = open_workspace(loaded, ledger)
+    text = trail.read_note(space, index)
+    if text is not None:
+        trail.record_access(space, loaded.actor_signer, "read", f"note.added/{index}")
     if as_json:
         echo_json({"index": index, "erased": text is None,
                    "text": None if text is None else text.decode("utf-8", "replace")})

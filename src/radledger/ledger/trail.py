@@ -181,6 +181,13 @@ class Result:
     metrics: dict[str, JSONValue] | None = None
 
 
+def record_access(space: Workspace, signer: Signer, action: str, target: str,
+                  via: str = "cli") -> Receipt:
+    """``access.recorded``: who (the signer) read or exported what, through which door."""
+    return _append(space, signer, Draft("access.recorded",
+                                        {"action": action, "target": target, "via": via}))
+
+
 def record_result(space: Workspace, signer: Signer, target: About, result: Result
                   ) -> Receipt:
     """An analysis result: its file's hash, its metrics, and what it is about."""
