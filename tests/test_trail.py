@@ -311,3 +311,45 @@ def test_history_follows_the_chain_from_protocol_to_release(lab, tmp_path: Path)
     # and from the released copy's side, back to the acquisition and its protocol
     back = {i for i, _ in history(space, str(out / "copy.dcm"))[0]}
     assert {protocol.index, originals[0], derivation.index, released.index} <= back
+
+
+def test_deidentify_records_both_sides_and_holds_burned_in_images(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil  # noqa: PLC0415
+
+    from radledger.dicom.synthetic import pydicom_test_files  # noqa: PLC0415
+    from radledger.ledger import release  # noqa: PLC0415
+    from radledger.ledger.deid import DeidJob, deidentify_tree  # noqa: PLC0415
+
+    home, space, folder = lab
+    shutil.copy(pydicom_test_files() / "examples_rgb_color.dcm", folder / "ultrasound.dcm")
+    out = tmp_path / "deid"
+    job = DeidJob(folder, out, frozenset({"retain-longitudinal-modified-dates"}))
+    outcomes = deidentify_tree(space, home.actor_signer, job, lambda _o: None)
+    assert [o.status for o in outcomes] == ["deidentified"] * 4
+    flagged = [o for o in outcomes if o.flags]
+    assert [Path(o.source).name for o in flagged] == ["ultrasound.dcm"]
+    for o in outcomes:
+        assert o.output is not None and Path(o.output).is_file()
+        assert Path(o.output).relative_to(out).parts[0].startswith("2.25.")  # new UIDs only
+        source, copy = (_entry(space, i)["body"] for i in (o.source_index, o.output_index))
+        assert copy["pixel_sha256"] == source["pixel_sha256"]  # the link to acquisition
+        assert copy["source"]["type"] == "deidentify"
+        derivation = _entry(space, o.derivation)  # type: ignore[arg-type]
+        assert derivation["body"]["inputs"] == [o.source_index]
+        assert derivation["body"]["options"] == ["retain-longitudinal-modified-dates"]
+        assert "113100" in derivation["body"]["parameters"]["method_codes"][0]
+    size = space.ledger.store.entry_count()
+    deidentify_tree(space, home.actor_signer, job, lambda _o: None)
+    assert space.ledger.store.entry_count() == size  # a re-run records nothing twice
+    patient_id = str(dcmread(folder / "slice-0001.dcm").PatientID)
+    us_patient = str(dcmread(folder / "ultrasound.dcm").PatientID)
+    for pid in (patient_id, us_patient):
+        trail.record_consent(space, home.actor_signer, trail.Consent(pid, "s", True))
+    copies = [o.output_index for o in outcomes if o.output_index is not None]
+    with pytest.raises(release.ReleaseRefused, match="burned-in"):
+        release.create_release(space, home.actor_signer,
+                               release.ReleasePlan("r", "1", copies, "s"))
+    release.create_release(space, home.actor_signer,
+                           release.ReleasePlan("r", "1", copies, "s", include_burned_in=True))
+    with pytest.raises(InputError, match="inside it"):
+        deidentify_tree(space, home.actor_signer, DeidJob(folder, folder / "x"), lambda _o: None)

@@ -90,6 +90,60 @@ def ingest(
         raise typer.Exit(EXIT_REJECTED)
 
 
+def deidentify(
+    src: Annotated[Path, typer.Argument(help="A DICOM file or folder.", exists=True)],
+    dst: Annotated[Path, typer.Argument(help="The folder for the de-identified copies.")],
+    profile: Annotated[str, typer.Option(
+        help="The PS3.15 profile: basic (the Basic Application Level Confidentiality "
+             "Profile).")] = "basic",
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", help="A profile option: retain-longitudinal-modified-dates, "
+                         "retain-patient-characteristics, retain-device-identity, "
+                         "clean-descriptors. Repeatable.")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """De-identify SRC into DST (PS3.15 Annex E) and record both sides and the derivation.
+
+    Copies are named by their new UIDs (DST/<study>/<series>/<instance>.dcm). Files with
+    burned-in annotation are flagged for review and releases refuse them. Exit 3 if some
+    files were rejected.
+    """
+    from radledger.errors import InputError  # noqa: PLC0415
+    from radledger.ledger.deid import PROFILE, DeidJob, DeidOutcome, deidentify_tree  # noqa: PLC0415
+
+    if profile != PROFILE:
+        raise InputError(f"unknown profile {profile!r:.40}; radledger implements {PROFILE!r}")
+    loaded, ledger = open_home(home)
+    space = open_workspace(loaded, ledger)
+    rows: list[DeidOutcome] = []
+
+    def shown(outcome: DeidOutcome) -> None:
+        rows.append(outcome)
+        if as_json:
+            return
+        if outcome.status == "rejected":
+            typer.echo(f"rejected {outcome.error}", err=True)
+        elif outcome.flags:
+            typer.echo(f"flagged {outcome.output}: {', '.join(outcome.flags)} (held for "
+                       "review: releases refuse it)", err=True)
+
+    job = DeidJob(src, dst, frozenset(option or []))
+    deidentify_tree(space, loaded.actor_signer, job, shown)
+    done = [r for r in rows if r.status == "deidentified"]
+    if as_json:
+        echo_json({"files": [{k: v for k, v in vars(r).items() if v not in (None, ())}
+                             for r in rows],
+                   "deidentified": len(done), "rejected": len(rows) - len(done),
+                   "flagged": sum(1 for r in done if r.flags)})
+    else:
+        typer.echo(f"{len(rows)} files: {len(done)} de-identified into {dst}, "
+                   f"{sum(1 for r in done if r.flags)} flagged for review, "
+                   f"{len(rows) - len(done)} rejected")
+    if len(done) < len(rows):
+        raise typer.Exit(EXIT_REJECTED)
+
+
 def history(
     target: Annotated[str, typer.Argument(
         help="A Study, Series or SOP Instance UID (pseudonymised before lookup), a "

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from radledger.cli import appendcmd, dicomcmds, trailcmds
+from radledger.cli import appendcmd, dicomcmds, exportcmds, trailcmds
 from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
 from radledger.cli.progress import entry_progress
 from radledger.core.checkpoint import open_checkpoint
@@ -41,7 +41,9 @@ app.add_typer(proof_app, name="proof")
 app.command("append")(appendcmd.append)
 app.command("ingest")(dicomcmds.ingest)
 app.command("history")(dicomcmds.history)
+app.command("deidentify")(dicomcmds.deidentify)
 trailcmds.register(app)
+app.add_typer(exportcmds.export_app, name="export")
 
 
 @app.command()

@@ -5,9 +5,9 @@ Attributes), edition 2026d, as data.
 Regenerate with ``.venv/bin/python tools/make_deid_table.py`` (provenance of the source
 in tools/data/README.md). Each row is ``(tag, basic, options, keyword, name)``:
 
-- ``tag``: 8 upper-case hex digits; ``"50xxxxxx"``, ``"60xx3000"``, ``"60xx4000"`` for the
-  repeating groups (x: any hex digit of an even group); ``"private"`` for every private
-  attribute.
+- ``tag``: 8 upper-case hex digits; ``"50xxxxxx"``, ``"60xx3000"``, ``"60xx4000"``
+  for the repeating groups (x: any hex digit of an even group); ``"private"`` for
+  every private attribute.
 - ``basic``: the Basic Profile action: D, Z, X, K, C, U, Z/D, X/Z, X/D, X/Z/D or X/Z/U*.
 - ``options``: one character per column of OPTION_COLUMNS, in the table's order, the
   option's action (K, C, ...) or "." where the table leaves the cell empty.

@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 
 from radledger.core.kinds import CLEAR_ATTRIBUTES, clear_attribute_ok
 from radledger.core.pseudonym import pseudonym
+from radledger.dicom.deidentify import burned_in_flags
 from radledger.dicom.fingerprint import FileBytes, Fingerprint, fingerprint_dataset, read_file
 from radledger.dicom.terms import PHOTOMETRIC_INTERPRETATIONS
 from radledger.errors import DicomError, InputError
@@ -33,6 +34,7 @@ class Instance:
     size: int
     subject: dict[str, str]
     attributes: dict[str, int | str]
+    flags: tuple[str, ...] = ()  # the fingerprint's, and burned-in annotation review
 
 
 def read_instance(path: Path, project_key: bytes, read: FileBytes | None = None) -> Instance:
@@ -44,7 +46,7 @@ def read_instance(path: Path, project_key: bytes, read: FileBytes | None = None)
     read = read_file(path) if read is None else read
     fingerprint, ds = fingerprint_dataset(path, read)
     return Instance(fingerprint, read.size, subject_keys(path, ds, project_key),
-                    _attributes(ds))
+                    _attributes(ds), fingerprint.flags + burned_in_flags(ds))
 
 
 def subject_keys(path: Path, ds: Dataset, project_key: bytes) -> dict[str, str]:

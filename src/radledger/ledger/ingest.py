@@ -89,8 +89,8 @@ def registration(instance: Instance, path_key: str, previous: int | None,
         body["modality"] = fp.modality
     if instance.attributes:
         body["attributes"] = dict(instance.attributes)
-    if fp.flags:
-        body["flags"] = list(fp.flags)
+    if instance.flags:
+        body["flags"] = list(instance.flags)
     refs = tuple(r for r in (previous, protocol) if r is not None)
     return Draft("instance.registered", body, dict(instance.subject), refs)
 
@@ -172,7 +172,7 @@ class Ingester:
                 if not same:
                     copies.append((len(outcomes), first_with[fp.file_sha256]))
                 outcomes.append(FileOutcome(path, "already-registered",
-                                            same[-1] if same else None, flags=fp.flags))
+                                            same[-1] if same else None, flags=instance.flags))
                 continue
             versions = known.get(lookup.key(lookup.PATH, path_keys[path]))
             previous = versions[-1] if versions else None
@@ -180,7 +180,8 @@ class Ingester:
             drafts.append((len(outcomes), registration(instance, path_keys[path], previous,
                                                        self.protocol, self.source)))
             outcomes.append(FileOutcome(path, "new-version" if previous is not None
-                                        else "registered", previous=previous, flags=fp.flags))
+                                        else "registered", previous=previous,
+                                        flags=instance.flags))
         receipts = self.ledger.append_drafts([draft for _, draft in drafts], self.signer)
         for (position, _), receipt in zip(drafts, receipts, strict=True):
             outcomes[position] = replace(outcomes[position], index=receipt.index)
