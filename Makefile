@@ -28,7 +28,7 @@ run: install
 	$(BIN)/python -m radledger.demo $(HOME_DIR)
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
 
 typecheck: install
 	$(BIN)/mypy
