@@ -47,7 +47,9 @@ PATIENT_ID = "CANARYPATIENTID"
 CANARY_DATE, CANARY_TIME, CANARY_DATETIME = "19730415", "101112", "19730415101112"
 UNLISTED_DATE = "19860704"
 UID_ROOT = "1.2.826.0.1.3680043.10.999."
-OPTION_SETS = [frozenset(), *(frozenset({o}) for o in sorted(deid_profile.SUPPORTED)),
+# Retain Safe Private needs rules: tested on its own below
+OPTION_SETS = [frozenset(), *(frozenset({o}) for o in sorted(deid_profile.SUPPORTED)
+                              if o != deid_profile.SAFE_PRIVATE),
                frozenset({"retain-longitudinal-modified-dates", "retain-patient-characteristics",
                           "retain-device-identity", "clean-descriptors"})]
 CHOICE = {"Z/D": "D", "X/D": "D", "X/Z/D": "D", "X/Z": "Z", "X/Z/U*": "U"}
@@ -410,7 +412,7 @@ def test_cid_7050_codes_are_the_standards() -> None:
 
 @pytest.mark.parametrize(("options", "message"), [
     ({"retain-everything"}, "unknown de-identification option"),
-    ({"retain-safe-private"}, "not implemented"),
+    ({"retain-safe-private"}, "needs at least one safe-private rule"),
     ({"clean-graphics"}, "not implemented"),
     ({MODIFIED, "retain-longitudinal-full-dates"}, "exclude each other"),
 ])
@@ -454,3 +456,29 @@ def test_generated_table_is_current_and_whole() -> None:
     assert len(deid_table.ROWS) == 657 and deid_table.EDITION == "2026d"
     patterns = {r[0] for r in deid_table.ROWS} - {r[0] for r in CONCRETE}
     assert patterns == {"50xxxxxx", "60xx3000", "60xx4000", "private"}
+
+
+def test_retain_safe_private_keeps_only_the_named_private_attributes() -> None:
+    ds = Dataset()
+    ds.PatientID = "PAT-1"
+    safe = ds.private_block(0x0043, "GEMS_PARM_01", create=True)
+    safe.add_new(0x27, "SH", "slice spacing 2.5")  # named safe below
+    safe.add_new(0x28, "LO", "CANARY operator name")  # same block, not named
+    other = ds.private_block(0x0019, "SIEMENS MR HEADER", create=True)
+    other.add_new(0x0C, "IS", "1000")
+    rule = deid_profile.parse_safe_private("GEMS_PARM_01:0043,xx27")
+    kept = deidentify_dataset(ds, KEY, frozenset({"retain-safe-private"}),
+                              frozenset({rule})).dataset
+    assert kept[0x00431027].value == "slice spacing 2.5"
+    assert kept[0x00430010].value == "GEMS_PARM_01"  # its creator stays, so it still reads
+    assert 0x00431028 not in kept and 0x00190010 not in kept and 0x0019100C not in kept
+    without = deidentify_dataset(ds, KEY, frozenset()).dataset
+    assert not any(tag.group & 1 for tag in without.keys())
+    method_codes = [item.CodeValue for item in kept.DeidentificationMethodCodeSequence]
+    assert "113111" in method_codes
+    assert deid_profile.recipe_for(frozenset({"retain-safe-private"}), frozenset({rule})) \
+        .sha256 != deid_profile.recipe_for(frozenset()).sha256
+    with pytest.raises(InputError, match="odd"):
+        deid_profile.parse_safe_private("GEMS:0042,xx27")
+    with pytest.raises(InputError, match="rules need"):
+        deidentify_dataset(ds, KEY, frozenset(), frozenset({rule}))

@@ -143,6 +143,7 @@ def test_erasure_destroys_openings_and_every_proof_still_verifies(lab) -> None: 
     assert trail.read_note(space, note.index) is None
     assert all(space.side.opening(c) is None for c in committed)
     assert b"CANARY-NOTE" not in space.side.path.read_bytes()
+    assert space.side.files_under(str(folder)) == {}  # the paths that could re-link, gone
     wal = space.side.path.with_name(space.side.path.name + "-wal")
     assert not wal.exists() or b"CANARY-NOTE" not in wal.read_bytes()
     assert verify_ledger(space.ledger.store, home.ledger_verifier, workers=1).ok

@@ -99,7 +99,12 @@ def deidentify(
     option: Annotated[list[str] | None, typer.Option(
         "--option", help="A profile option: retain-longitudinal-modified-dates, "
                          "retain-patient-characteristics, retain-device-identity, "
-                         "clean-descriptors. Repeatable.")] = None,
+                         "clean-descriptors, retain-safe-private, ... Repeatable.")] = None,
+    safe_private: Annotated[list[str] | None, typer.Option(
+        "--safe-private", help="With --option retain-safe-private: a private attribute to "
+                               "keep, CREATOR:GGGG,xxEE (e.g. GEMS_PARM_01:0043,xx27). "
+                               "Repeatable; every other private attribute is removed.")
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -109,6 +114,7 @@ def deidentify(
     burned-in annotation are flagged for review and releases refuse them. Exit 3 if some
     files were rejected.
     """
+    from radledger.dicom.deid_profile import parse_safe_private  # noqa: PLC0415
     from radledger.errors import InputError  # noqa: PLC0415
     from radledger.ledger.deid import PROFILE, DeidJob, DeidOutcome, deidentify_tree  # noqa: PLC0415
 
@@ -128,7 +134,8 @@ def deidentify(
             typer.echo(f"flagged {outcome.output}: {', '.join(outcome.flags)} (held for "
                        "review: releases refuse it)", err=True)
 
-    job = DeidJob(src, dst, frozenset(option or []))
+    job = DeidJob(src, dst, frozenset(option or []),
+                  frozenset(parse_safe_private(rule) for rule in safe_private or []))
     deidentify_tree(space, loaded.actor_signer, job, shown)
     done = [r for r in rows if r.status == "deidentified"]
     if as_json:

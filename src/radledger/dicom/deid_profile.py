@@ -23,14 +23,16 @@ How the table is read:
 
 Options implemented: retain-uids, retain-device-identity, retain-institution-identity,
 retain-patient-characteristics, retain-longitudinal-full-dates,
-retain-longitudinal-modified-dates, clean-descriptors. Refused (InputError): retain-safe-private
-(every private attribute is removed), clean-structured-content and clean-graphics (they need a
+retain-longitudinal-modified-dates, clean-descriptors, and retain-safe-private with the safe
+private attributes named by rules (``SafePrivate``; without it every private attribute is
+removed). Refused (InputError): clean-structured-content and clean-graphics (they need a
 content-aware cleaner radledger does not have).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -59,7 +61,6 @@ OPTION_CODES: dict[str, tuple[str, str]] = {
     "clean-graphics": ("113103", "Clean Graphics Option"),
 }
 NOT_IMPLEMENTED = {
-    "retain-safe-private": "every private attribute is removed",
     "clean-structured-content": "no cleaner for SR content items",
     "clean-graphics": "no cleaner for graphics, curves and overlays",
 }
@@ -73,6 +74,36 @@ _WILDCARD_60 = {0x3000: "60xx3000", 0x4000: "60xx4000"}
 _CURVE_GROUPS = 0x5000  # (50xx,eeee), xx even: retired curves
 _OVERLAY_GROUPS = 0x6000  # (60xx,eeee), xx even: overlays
 _PRIVATE = "private"
+SAFE_PRIVATE = "retain-safe-private"
+# private creator elements are (gggg,0010)-(gggg,00FF); creator (gggg,00bb) reserves the block
+# (gggg,bb00)-(gggg,bbFF) (PS3.5 section 7.8.1)
+FIRST_CREATOR, LAST_CREATOR = 0x0010, 0x00FF
+_SAFE_RULE = re.compile(r"^(?P<creator>[^:\\]{1,64}):(?P<group>[0-9A-Fa-f]{4}),xx"
+                        r"(?P<offset>[0-9A-Fa-f]{2})$")
+
+
+@dataclass(frozen=True, order=True)
+class SafePrivate:
+    """A named private attribute kept by the Retain Safe Private option: its private creator,
+    its (odd) group and its element offset within the creator's block, as in PS3.15 Table
+    E.3.10-1 (for example ``GEMS_PARM_01:0043,xx27``)."""
+
+    creator: str
+    group: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.creator}:{self.group:04X},xx{self.offset:02X}"
+
+
+def parse_safe_private(rule: str) -> SafePrivate:
+    """``CREATOR:GGGG,xxEE`` as a SafePrivate. Raises InputError naming the rule."""
+    found = _SAFE_RULE.match(rule.strip())
+    if found is None or not int(found["group"], 16) & 1:
+        raise InputError(f"safe-private rule {rule!r:.80} must look like CREATOR:GGGG,xxEE "
+                         "with an odd (private) group, e.g. GEMS_PARM_01:0043,xx27")
+    return SafePrivate(found["creator"].strip(), int(found["group"], 16),
+                       int(found["offset"], 16))
 
 
 @dataclass(frozen=True)
@@ -95,6 +126,16 @@ class Recipe:
     tags: MappingProxyType[int, Action]
     patterns: MappingProxyType[str, Action]  # the repeating-group rows and "private"
     sha256: str
+    safe_private: frozenset[SafePrivate] = frozenset()
+
+    def keeps_private(self, creator: str | None, group: int, element: int) -> bool:
+        """True if the private attribute (group, element) under ``creator`` is a named safe
+        one, or is the creator element of a block holding one."""
+        if not self.safe_private or creator is None:
+            return False
+        if element <= LAST_CREATOR:  # the creator element itself
+            return any(r.creator == creator and r.group == group for r in self.safe_private)
+        return SafePrivate(creator, group, element & 0xFF) in self.safe_private
 
     @property
     def shifts_dates(self) -> bool:
@@ -121,12 +162,18 @@ class Recipe:
         return None
 
 
-def recipe_for(options: frozenset[str]) -> Recipe:
-    """The recipe for the Basic Profile with ``options`` (names as in OPTION_CODES).
+def recipe_for(options: frozenset[str],
+               safe_private: frozenset[SafePrivate] = frozenset()) -> Recipe:
+    """The recipe for the Basic Profile with ``options`` (names as in OPTION_CODES) and, with
+    Retain Safe Private, the private attributes named safe.
 
-    Raises InputError for an unknown or unimplemented option, or for both longitudinal
-    temporal options at once (one keeps dates, the other shifts them).
+    Raises InputError for an unknown or unimplemented option, for both longitudinal temporal
+    options at once (one keeps dates, the other shifts them), or for Retain Safe Private
+    without rules (or rules without it).
     """
+    if (SAFE_PRIVATE in options) != bool(safe_private):
+        raise InputError(f"{SAFE_PRIVATE} needs at least one safe-private rule, and rules "
+                         f"need {SAFE_PRIVATE}")
     unknown = sorted(set(options) - set(OPTION_CODES))
     if unknown:
         raise InputError(f"unknown de-identification option(s) {unknown}; "
@@ -148,7 +195,7 @@ def recipe_for(options: frozenset[str]) -> Recipe:
         else:
             patterns[tag] = action
     return Recipe(chosen, MappingProxyType(tags), MappingProxyType(patterns),
-                  recipe_sha256(chosen))
+                  recipe_sha256(chosen, safe_private), frozenset(safe_private))
 
 
 def _resolve(basic: str, codes: str, columns: list[int]) -> Action:
@@ -164,10 +211,11 @@ def _resolve(basic: str, codes: str, columns: list[int]) -> Action:
     raise ValueError(f"table code(s) {given} not understood")  # a new edition's table
 
 
-def recipe_sha256(options: tuple[str, ...]) -> str:
+def recipe_sha256(options: tuple[str, ...],
+                  safe_private: frozenset[SafePrivate] = frozenset()) -> str:
     """SHA-256 of the canonical description (RFC 8785) of the engine, table and options:
     the same recipe has the same hash on every machine."""
-    description: jcs.JSONValue = {
+    description: dict[str, jcs.JSONValue] = {
         "engine": ENGINE,
         "table": {"standard": "DICOM PS3.15 Table E.1-1", "edition": deid_table.EDITION,
                   "source_sha256": deid_table.SOURCE_SHA256},
@@ -175,4 +223,6 @@ def recipe_sha256(options: tuple[str, ...]) -> str:
         "options": [{"name": name, "code": OPTION_CODES[name][0]} for name in options],
         "choices": dict(CHOICE),
     }
+    if safe_private:  # absent otherwise, so recipes without rules keep their hash
+        description["safe_private"] = [str(rule) for rule in sorted(safe_private)]
     return hashlib.sha256(jcs.canonicalize(description)).hexdigest()

@@ -39,9 +39,12 @@ from radledger.core.pseudonym import pseudonym
 from radledger.dicom import deid_table
 from radledger.dicom.deid_profile import (
     ENGINE,
+    FIRST_CREATOR,
     FULL_DATES,
+    LAST_CREATOR,
     Action,
     Recipe,
+    SafePrivate,
     recipe_for,
 )
 from radledger.dicom.deid_values import (
@@ -93,8 +96,8 @@ class Deidentified:
     output: Fingerprint | None = field(default=None)
 
 
-def deidentify_dataset(ds: Dataset, project_key: bytes, options: frozenset[str]
-                       ) -> Deidentified:
+def deidentify_dataset(ds: Dataset, project_key: bytes, options: frozenset[str],
+                       safe_private: frozenset[SafePrivate] = frozenset()) -> Deidentified:
     """A de-identified copy of ``ds`` (``ds`` itself is left as it was).
 
     Requires a 32-byte project key. Raises InputError for a bad key or options, DicomError for
@@ -102,7 +105,7 @@ def deidentify_dataset(ds: Dataset, project_key: bytes, options: frozenset[str]
     nested deeper than MAX_DEPTH).
     """
     check_key(project_key)
-    recipe = recipe_for(frozenset(options))
+    recipe = recipe_for(frozenset(options), safe_private)
     return _deidentify(_copy(ds), project_key, recipe)
 
 
@@ -118,8 +121,8 @@ def _copy(ds: Dataset) -> Dataset:
     return out
 
 
-def deidentify_file(src: Path, dst: Path, project_key: bytes, options: frozenset[str]
-                    ) -> Deidentified:
+def deidentify_file(src: Path, dst: Path, project_key: bytes, options: frozenset[str],
+                    safe_private: frozenset[SafePrivate] = frozenset()) -> Deidentified:
     """De-identify the file ``src`` into ``dst``.
 
     The copy is written to a temporary file in ``dst``'s folder, fsynced, checked (its pixel
@@ -131,7 +134,7 @@ def deidentify_file(src: Path, dst: Path, project_key: bytes, options: frozenset
     written pixels differ; OSError if ``dst`` cannot be written.
     """
     check_key(project_key)
-    recipe = recipe_for(frozenset(options))
+    recipe = recipe_for(frozenset(options), safe_private)
     if _same_file(src, dst):
         raise InputError(f"{dst}: refusing to overwrite the source with its de-identified copy")
     source, ds = fingerprint_dataset(src)
@@ -202,10 +205,21 @@ class _Walker:
     def walk(self, ds: Dataset, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise DicomError(f"sequences nested more than {MAX_DEPTH} deep; refused")
+        creators = {(t.group, t.element): str(ds[t].value) for t in list(ds.keys())
+                    if t.group & 1 and FIRST_CREATOR <= t.element <= LAST_CREATOR}
         for tag in list(ds.keys()):
             element = ds[tag]
             if tag.element == 0:
                 del ds[tag]  # a group length: wrong once attributes are removed
+                continue
+            if tag.group & 1:  # private: kept if named safe, else removed (the option's C)
+                creator = creators.get((tag.group, tag.element if tag.element <= LAST_CREATOR
+                                        else tag.element >> 8))
+                if self.recipe.keeps_private(creator, tag.group, tag.element):
+                    self.counts["K"] += 1
+                else:
+                    self.counts["X"] += 1
+                    del ds[tag]
                 continue
             action = self.recipe.action_for(int(tag))
             if action is None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from radledger import __version__
 from radledger.core.jcs import JSONValue
 from radledger.core.note import Signer
+from radledger.dicom.deid_profile import SafePrivate
 from radledger.dicom.deidentify import Deidentified, deidentify_file
 from radledger.errors import InputError
 from radledger.ledger import lookup
@@ -61,6 +62,7 @@ class DeidJob:
     src: Path
     dst: Path
     options: frozenset[str] = frozenset()
+    safe_private: frozenset[SafePrivate] = frozenset()  # with retain-safe-private
 
 
 def deidentify_tree(space: Workspace, signer: Signer, job: DeidJob,
@@ -83,7 +85,8 @@ def deidentify_tree(space: Workspace, signer: Signer, job: DeidJob,
         temporary = dst / f".radledger-deid-{os.getpid()}.dcm"
         dst.mkdir(parents=True, exist_ok=True)
         try:
-            result = deidentify_file(Path(source.path), temporary, space.project_key, options)
+            result = deidentify_file(Path(source.path), temporary, space.project_key, options,
+                                     job.safe_private)
         except InputError as exc:
             outcomes[source.path] = DeidOutcome(source.path, "rejected",
                                                 source_index=source.index,
@@ -106,7 +109,7 @@ def deidentify_tree(space: Workspace, signer: Signer, job: DeidJob,
         made.append(output_index)
         if _recorded(space, source_index, output_index) is None:  # not on a re-run
             drafts.append(Draft("derivation.recorded",
-                                _body(source_index, output_index, result), {},
+                                _body(source_index, output_index, result, job), {},
                                 tuple(sorted({source_index, output_index}))))
     space.ledger.append_drafts(drafts, signer)
     for (path, source_index, output, result), output_index in zip(done, made, strict=True):
@@ -133,11 +136,15 @@ def _recorded(space: Workspace, source: int, output: int) -> int | None:
     return None
 
 
-def _body(source: int, output: int, result: Deidentified) -> dict[str, JSONValue]:
+def _body(source: int, output: int, result: Deidentified, job: DeidJob
+          ) -> dict[str, JSONValue]:
+    parameters: dict[str, JSONValue] = {"method_codes": list(result.method_codes),
+                                        "pixels_changed": result.pixels_changed}
+    if job.safe_private:
+        parameters["safe_private"] = [str(rule) for rule in sorted(job.safe_private)]
     return {
         "operation": "deidentify", "inputs": [source], "outputs": [{"index": output}],
         "tool": "radledger", "tool_version": __version__, "profile": PROFILE,
         "options": list(result.options), "recipe_sha256": result.recipe_sha256,
-        "parameters": {"method_codes": list(result.method_codes),
-                       "pixels_changed": result.pixels_changed},
+        "parameters": parameters,
     }

@@ -261,11 +261,16 @@ def consent_in_force(space: Workspace, patient: str, scope: str) -> tuple[bool, 
 def erase_patient(space: Workspace, signer: Signer, patient_id: str, reason: str,
                   requested_by: str) -> tuple[Receipt, list[str]]:
     """Crypto-shredding: destroy the openings (salts, note texts) of every commitment about
-    the patient, then record which, in ``erasure.recorded``. Entries are never touched, so
+    the patient and the recorded paths of the patient's files (folder names can identify),
+    then record which commitments, in ``erasure.recorded``. Entries are never touched, so
     ``verify`` and every proof keep passing; the commitments can no longer be opened."""
     patient = patient_key(space, patient_id)
     with space.side.write():
+        lookup.catch_up(space.ledger.store, space.side)
+        wanted = lookup.key(lookup.SUBJECT_TAGS["patient"], patient)
+        about = space.side.lookup([wanted]).get(wanted, [])
         erased = space.side.erase_patient(patient)
+        space.side.forget_files(about)  # where the patient's files were found
     space.side.purge()
     body: dict[str, JSONValue] = {"commitments": list(erased), "requested_by": requested_by,
                                   "reason": reason}

@@ -140,6 +140,18 @@ class SideStore(WalDatabase):
             self._conn.execute("DELETE FROM openings WHERE patient = ?", (patient,))
         return [str(r[0]) for r in rows]
 
+    def forget_files(self, indices: list[int]) -> int:
+        """Delete the recorded paths of these entries (folder names may identify a patient);
+        returns how many. Requires an open write transaction."""
+        removed = 0
+        with _translated("erasing file paths"):
+            for start in range(0, len(indices), _IN_LIMIT):
+                part = indices[start:start + _IN_LIMIT]
+                marks = ",".join("?" * len(part))
+                removed += self._conn.execute(
+                    f"DELETE FROM files WHERE idx IN ({marks})", part).rowcount
+        return removed
+
     def purge(self) -> None:
         """Push erased content out of the write-ahead log and free pages (secure_delete has
         overwritten the rows in the database file itself)."""
