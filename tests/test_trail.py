@@ -354,3 +354,27 @@ def test_deidentify_records_both_sides_and_holds_burned_in_images(lab, tmp_path:
                            release.ReleasePlan("r", "1", copies, "s", include_burned_in=True))
     with pytest.raises(InputError, match="inside it"):
         deidentify_tree(space, home.actor_signer, DeidJob(folder, folder / "x"), lambda _o: None)
+
+
+def test_release_members_from_a_file_or_all_de_identified(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, _, folder = lab
+    home = tmp_path / "cli-home"
+
+    def run(*args: str, code: int = 0) -> str:
+        done = subprocess.run([EXE, *args, "--home", str(home)], capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == code, done.stderr
+        return done.stdout
+
+    subprocess.run([EXE, "init", str(home)], check=True, capture_output=True)
+    out = json.loads(run("deidentify", str(folder), str(tmp_path / "deid"), "--json"))
+    copies = [f["output"] for f in out["files"]]
+    run("consent", "grant", "--patient", str(dcmread(folder / "slice-0001.dcm").PatientID))
+    listing = tmp_path / "members.txt"
+    listing.write_text("\n".join(copies[:2]) + "\n")
+    first = json.loads(run("release", "create", "r", "--version", "1", "--from-file",
+                           str(listing), "--json"))
+    assert first["members"] == 2
+    every = json.loads(run("release", "create", "r", "--version", "2", "--all", "--json"))
+    assert every["members"] == 3
+    run("release", "create", "r", "--version", "3", "--all", "--study", "1.2", code=2)
