@@ -9,18 +9,18 @@ import json
 import os
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import pydicom.data
 import pytest
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import MPEG2MPML, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+from pydicom.uid import MPEG2MPML, DeflatedExplicitVRLittleEndian
 
 from radledger.dicom.fingerprint import fingerprint_file
 from radledger.errors import DicomError
+
+from bad_dicom import deflate_bomb, minimal_file, nested_thousands_deep
 
 TEST_FILES = Path(os.path.dirname(pydicom.data.__file__)) / "test_files"
 # one 64x64 MR image, losslessly re-encoded by different toolkits
@@ -157,42 +157,16 @@ def test_cli_json_shape_and_exit_code(tmp_path: Path) -> None:
     assert out["modality"] == "CT" and out["pixel_hash_kind"] == "decoded"
 
 
-def _minimal_file(path: Path, syntax: str) -> None:
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-    ds.SOPInstanceUID = "1.2.3.4"
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = syntax
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.save_as(path, enforce_file_format=True)
-
-
 def test_sequences_nested_thousands_deep_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "deep.dcm"
-    _minimal_file(path, ExplicitVRLittleEndian)
-    sequence = b"\x08\x00\x15\x11SQ\0\0\xff\xff\xff\xff"  # (0008,1115), undefined length
-    item = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
-    close = b"\xfe\xff\x0d\xe0\0\0\0\0" + b"\xfe\xff\xdd\xe0\0\0\0\0"
-    with path.open("ab") as f:
-        f.write((sequence + item) * 5000 + close * 5000)
+    nested_thousands_deep(path)
     with pytest.raises(DicomError, match="nested too deeply"):
         fingerprint_file(path)
 
 
 def test_a_deflate_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:
     path = tmp_path / "bomb.dcm"
-    _minimal_file(path, DeflatedExplicitVRLittleEndian)
-    data = path.read_bytes()
-    meta_end = 132 + 12 + int.from_bytes(data[140:144], "little")
-    # an OB element of 300 MiB of zeros: about 300 kB deflated
-    size = 300 << 20
-    body = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    parts = [body.compress(b"\x09\x00\x10\x00OB\0\0" + size.to_bytes(4, "little"))]
-    zeros = bytes(1 << 20)
-    parts += [body.compress(zeros) for _ in range(size >> 20)]
-    parts.append(body.flush())
-    path.write_bytes(data[:meta_end] + b"".join(parts))
+    deflate_bomb(path)  # 300 MiB of zeros in an OB element, about 300 kB deflated
     assert path.stat().st_size < 2 << 20
     with pytest.raises(DicomError, match="deflate bomb"):
         fingerprint_file(path)
@@ -200,7 +174,7 @@ def test_a_deflate_bomb_is_refused_without_inflating_it(tmp_path: Path) -> None:
 
 def test_a_genuine_deflated_file_still_reads(tmp_path: Path) -> None:
     path = tmp_path / "deflated.dcm"
-    _minimal_file(path, DeflatedExplicitVRLittleEndian)
+    minimal_file(path, DeflatedExplicitVRLittleEndian)
     assert fingerprint_file(path).transfer_syntax_uid == DeflatedExplicitVRLittleEndian
     written_elsewhere = fingerprint_file(TEST_FILES / "image_dfl.dcm")
     assert written_elsewhere.transfer_syntax_uid == DeflatedExplicitVRLittleEndian
