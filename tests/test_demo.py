@@ -22,6 +22,8 @@ def test_demo_builds_a_verified_ledger_over_sample_dicom_and_is_idempotent(
     first = capsys.readouterr().out
     assert "verify: ok" in first and " 0 modified, 0 missing" in first
     assert "rejected" in first and "try next" in first
+    assert "released demo-release 1" in first
+    assert "protocol.registered" in first and "derivation.recorded" in first  # the history
     size = open_ledger(home)[1].store.entry_count()
     assert size > 200  # 80 generated slices and the valid pydicom test files
     assert main(["demo", str(home)]) == 0

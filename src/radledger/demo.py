@@ -5,12 +5,14 @@ writes sample DICOM into HOME/sample-dicom (a copy of pydicom's test files, writ
 other tools, and a few generated CT/MR studies of fake patients), registers a demo protocol
 and ingests every file. Each run then verifies the ledger and the files, prints the signed
 checkpoint, a verified inclusion proof and a study's history, and says what to try next.
-Running it again registers nothing new: ingestion is idempotent.
+It also de-identifies one generated study, records consent for its fake patient and releases
+the copies, so the history shows the whole chain. Running it again registers nothing new.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -25,7 +27,8 @@ from radledger.dicom.synthetic import (
     pydicom_test_files,
     write_study,
 )
-from radledger.ledger import proofs
+from radledger.ledger import lookup, proofs, release, trail
+from radledger.ledger.deid import DeidJob, deidentify_tree
 from radledger.ledger.fixity import check_data
 from radledger.ledger.history import history
 from radledger.ledger.home import CONFIG, LedgerHome
@@ -71,7 +74,9 @@ def _ingest(home: LedgerHome, space: Workspace, samples: Path) -> None:
         if outcome.error:
             reasons[outcome.error.split(": ", 2)[-1][:72]] += 1
 
-    summary = ingest(Ingester(space, home.actor_signer), [samples], os.cpu_count() or 1, count)
+    protocol = trail.protocol_index(space, "demo-phantom-ct-mr")
+    summary = ingest(Ingester(space, home.actor_signer, protocol), [samples],
+                     os.cpu_count() or 1, count)
     counts = summary.counts
     print(f"ingested {samples}: {counts['registered']} registered, {counts['new-version']} new "
           f"versions, {counts['already-registered']} already registered, {counts['rejected']} "
@@ -80,6 +85,26 @@ def _ingest(home: LedgerHome, space: Workspace, samples: Path) -> None:
         print(f"  rejected {n:>3}: {reason}")
     if reasons:
         print("  (pydicom's test files include deliberately malformed and non-DICOM files)")
+
+
+def _research_trail(home: LedgerHome, space: Workspace, samples: Path, out: Path) -> None:
+    """De-identify the generated studies, record consent for their fake patients, release
+    them (once: later runs find it all recorded)."""
+    job = DeidJob(samples / "study-1", out, frozenset({"retain-longitudinal-modified-dates"}))
+    copies = [o.output_index for o in deidentify_tree(space, home.actor_signer, job,
+                                                       lambda _o: None)
+              if o.output_index is not None]
+    print(f"de-identified {samples / 'study-1'} into {out}: {len(copies)} copies "
+          "(PS3.15 Basic Profile, modified dates), each linked to its source")
+    if space.side.lookup([lookup.name_key("dataset.released", "demo-release")]):
+        return
+    patient = next(fake_patients(1)).patient_id  # the fake patient of study-1
+    trail.record_consent(space, home.actor_signer,
+                         trail.Consent(patient, home.origin, granted=True))
+    receipt = release.create_release(space, home.actor_signer, release.ReleasePlan(
+        "demo-release", "1", copies, home.origin, description="demo data, not a study"))
+    print(f"consent recorded for the fake patient; released demo-release 1 as entry "
+          f"{receipt.index}")
 
 
 def main(argv: list[str]) -> int:
@@ -94,6 +119,8 @@ def main(argv: list[str]) -> int:
         print(f"registered the demo protocol as entry {protocol.index}")
     space = open_workspace(home, ledger)
     _ingest(home, space, samples)
+    deidentified = path / "deidentified"
+    _research_trail(home, space, samples, deidentified)
 
     report = verify_ledger(ledger.store, home.ledger_verifier)
     status = "ok" if report.ok else f"FAILED ({report.problem_count} problems)"
@@ -111,7 +138,8 @@ def main(argv: list[str]) -> int:
           f"{len(proof.proof)} hashes, verified against root {proof.root.hex()[:16]}...")
     first_slice = samples / "study-1" / "slice-0001.dcm"
     entries, _ = history(space, str(first_slice))
-    print(f"history of {first_slice}: entries {[index for index, _ in entries]}")
+    kinds = sorted({json.loads(data)["kind"] for _, data in entries})
+    print(f"history of {first_slice}: {len(entries)} entries ({', '.join(kinds)})")
 
     env = f"RADLEDGER_HOME={path}"
     print(f"""
@@ -120,6 +148,7 @@ try next (the CLI is .venv/bin/radledger):
   {env} .venv/bin/radledger history {first_slice}
   {env} .venv/bin/radledger fingerprint {first_slice}
   {env} .venv/bin/radledger verify --data {samples}
+  {env} .venv/bin/radledger export prov {first_slice}
   edit or delete a file under {samples}, then run verify --data again: it names the file
   and says whether pixels, header or only the encoding changed""")
     return 0 if report.ok and data.ok else 1
