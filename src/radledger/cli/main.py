@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from radledger.cli import appendcmd, dicomcmds, exportcmds, trailcmds
+from radledger.cli import appendcmd, bundlecmds, dicomcmds, exportcmds, trailcmds
 from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
 from radledger.cli.progress import entry_progress
 from radledger.core.checkpoint import open_checkpoint
@@ -44,6 +44,7 @@ app.command("history")(dicomcmds.history)
 app.command("deidentify")(dicomcmds.deidentify)
 trailcmds.register(app)
 app.add_typer(exportcmds.export_app, name="export")
+app.add_typer(bundlecmds.bundle_app, name="bundle")
 
 
 @app.command()

@@ -140,6 +140,19 @@ class SideStore(WalDatabase):
             self._conn.execute("DELETE FROM openings WHERE patient = ?", (patient,))
         return [str(r[0]) for r in rows]
 
+    def paths_of(self, indices: list[int]) -> dict[int, str]:
+        """A recorded path for each of these entries that has one."""
+        found: dict[int, str] = {}
+        with _translated("reading file paths"):
+            for start in range(0, len(indices), _IN_LIMIT):
+                part = indices[start:start + _IN_LIMIT]
+                marks = ",".join("?" * len(part))
+                for path, idx in self._conn.execute(
+                        f"SELECT path, idx FROM files WHERE idx IN ({marks}) ORDER BY path",
+                        part):
+                    found.setdefault(int(idx), str(path))
+        return found
+
     def forget_files(self, indices: list[int]) -> int:
         """Delete the recorded paths of these entries (folder names may identify a patient);
         returns how many. Requires an open write transaction."""

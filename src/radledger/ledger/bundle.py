@@ -1,0 +1,133 @@
+"""Creating reviewer bundles (``radledger bundle create``). Verifying them is
+``radledger.reviewer`` over the pure ``radledger.core.bundle``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from radledger.core import jcs
+from radledger.core.bundle import Bundle, BundleEntry, BundleFile, safe_name
+from radledger.core.note import format_vkey
+from radledger.core.tlog_proof import format_tlog_proof
+from radledger.errors import InputError
+from radledger.ledger import lookup, proofs
+from radledger.ledger.history import NotRegistered
+from radledger.ledger.setup import Workspace
+
+
+def _entry(space: Workspace, index: int) -> dict[str, jcs.JSONValue]:
+    row = space.ledger.store.entry(index)
+    entry = json.loads(row[1]) if row else {}
+    return entry if isinstance(entry, dict) else {}
+
+
+def find_release(space: Workspace, name: str, version: str | None) -> int:
+    """The release entry called ``name`` (at ``version``, or the latest). Raises
+    NotRegistered."""
+    with space.side.write():
+        lookup.catch_up(space.ledger.store, space.side)
+    wanted = lookup.name_key("dataset.released", name)
+    hits = [i for i in space.side.lookup([wanted]).get(wanted, [])
+            if version is None or _body(space, i).get("version") == version]
+    if not hits:
+        raise NotRegistered(f"no release {name!r:.100}" +
+                            (f" version {version!r:.40}" if version else ""))
+    return hits[-1]
+
+
+def _list(value: jcs.JSONValue) -> list[jcs.JSONValue]:
+    return value if isinstance(value, list) else []
+
+
+def _body(space: Workspace, index: int) -> dict[str, jcs.JSONValue]:
+    body = _entry(space, index).get("body")
+    return body if isinstance(body, dict) else {}
+
+
+def _lineage(space: Workspace, member: int) -> set[int]:
+    """The derivations that made ``member``, their inputs and those inputs' protocols."""
+    found: set[int] = set()
+    wanted = lookup.ref_key(member)
+    for referrer in space.side.lookup([wanted]).get(wanted, []):
+        entry = _entry(space, referrer)
+        body = entry.get("body")
+        if entry.get("kind") != "derivation.recorded" or not isinstance(body, dict):
+            continue
+        outputs = body.get("outputs")
+        if not isinstance(outputs, list) or {"index": member} not in outputs:
+            continue
+        found.add(referrer)
+        for source in _list(body.get("inputs")):
+            if isinstance(source, int):
+                found.add(source)
+                found |= {r for r in _list(_entry(space, source).get("refs"))
+                          if isinstance(r, int)
+                          and _entry(space, r).get("kind") == "protocol.registered"}
+    return found
+
+
+def create_bundle(space: Workspace, ledger_vkey: str, name: str,
+                  version: str | None = None, files_root: Path | None = None) -> Bundle:
+    """The bundle of a release: it, its members and their lineage, the consent entries that
+    decided it, every key entry, each with a tlog-proof to the latest checkpoint; the
+    member files named relative to ``files_root`` (default: their common folder)."""
+    store = space.ledger.store
+    release = find_release(space, name, version)
+    body = _body(space, release)
+    members: list[int] = []
+    for member in _list(body.get("members")):
+        index = member.get("index") if isinstance(member, dict) else None
+        if isinstance(index, int):
+            members.append(index)
+    wanted = {release, *members}
+    for member in members:
+        wanted |= _lineage(space, member)
+    wanted |= {r for r in _list(_entry(space, release).get("refs")) if isinstance(r, int)}
+    wanted |= {index for index, _ in store.key_entries(0)}
+    checkpoint = store.checkpoint()
+    if checkpoint is None:
+        raise InputError("the ledger has no checkpoint yet")
+    size = proofs.sealed_size(store)
+    entries = []
+    for index in sorted(wanted):
+        proof = proofs.inclusion(store, index, size)
+        row = store.entry(index)
+        assert row is not None
+        entries.append(BundleEntry(index, row[1].decode("utf-8"),
+                                   format_tlog_proof(index, proof.proof, checkpoint)))
+    return Bundle(space.ledger.origin, ledger_vkey, checkpoint, release, tuple(entries),
+                  _files(space, members, files_root))
+
+
+def _files(space: Workspace, members: list[int], root: Path | None
+           ) -> tuple[BundleFile, ...]:
+    paths = space.side.paths_of(members)
+    if not paths:
+        return ()
+    base = os.path.abspath(root) if root is not None else \
+        os.path.commonpath([os.path.dirname(p) for p in paths.values()])
+    files = []
+    for index, path in sorted(paths.items()):
+        name = os.path.relpath(path, base)
+        digest = _body(space, index).get("file_sha256")
+        if safe_name(name) and isinstance(digest, str):
+            files.append(BundleFile(name, index, digest))
+    return tuple(files)
+
+
+def ledger_vkey(origin: str, public_key: bytes) -> str:
+    """The ledger's verifier key as a bundle names it."""
+    return format_vkey(origin, public_key)
+
+
+def write_bundle(bundle: Bundle, out: Path) -> None:
+    """Write atomically: a temporary file, fsync, rename (never a partial file)."""
+    data = jcs.canonicalize(bundle.to_json())
+    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    with temporary.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, out)
