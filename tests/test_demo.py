@@ -23,6 +23,7 @@ def test_demo_builds_a_verified_ledger_over_sample_dicom_and_is_idempotent(
     assert "verify: ok" in first and " 0 modified, 0 missing" in first
     assert "rejected" in first and "try next" in first
     assert "released demo-release 1" in first
+    assert "reviewer bundle" in first and "VERIFIED: 40 of 40 images" in first
     assert "protocol.registered" in first and "derivation.recorded" in first  # the history
     size = open_ledger(home)[1].store.entry_count()
     assert size > 200  # 80 generated slices and the valid pydicom test files

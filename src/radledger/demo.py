@@ -28,6 +28,7 @@ from radledger.dicom.synthetic import (
     write_study,
 )
 from radledger.ledger import lookup, proofs, release, trail
+from radledger.ledger.bundle import create_bundle, write_bundle
 from radledger.ledger.deid import DeidJob, deidentify_tree
 from radledger.ledger.fixity import check_data
 from radledger.ledger.history import history
@@ -36,6 +37,7 @@ from radledger.ledger.ingest import FileOutcome, Ingester, ingest
 from radledger.ledger.service import Draft, Ledger
 from radledger.ledger.setup import Workspace, init_ledger, open_ledger, open_workspace
 from radledger.ledger.verify import verify_ledger
+from radledger.reviewer import verify_file
 
 STUDIES = (("CT", 40), ("MR", 24), ("CT", 16))
 
@@ -136,6 +138,12 @@ def main(argv: list[str]) -> int:
                             proof.root)
     print(f"inclusion proof of entry {proof.index} in tree size {proof.tree_size}: "
           f"{len(proof.proof)} hashes, verified against root {proof.root.hex()[:16]}...")
+    bundle_file = path / "demo-release.rlbundle"
+    vkey = format_vkey(home.origin, home.ledger_signer.signing_key.public_key)
+    write_bundle(create_bundle(space, vkey, "demo-release", None, deidentified), bundle_file)
+    review = verify_file(bundle_file, deidentified, vkey)
+    print(f"reviewer bundle {bundle_file}: " + ("VERIFIED: " if review.ok else "FAILED: ") +
+          (review.summary if review.ok else "; ".join(review.failures[:3])))
     first_slice = samples / "study-1" / "slice-0001.dcm"
     entries, _ = history(space, str(first_slice))
     kinds = sorted({json.loads(data)["kind"] for _, data in entries})
@@ -149,9 +157,10 @@ try next (the CLI is .venv/bin/radledger):
   {env} .venv/bin/radledger fingerprint {first_slice}
   {env} .venv/bin/radledger verify --data {samples}
   {env} .venv/bin/radledger export prov {first_slice}
+  .venv/bin/python -m radledger.reviewer {bundle_file} --data {deidentified} --trust-key '{vkey}'
   edit or delete a file under {samples}, then run verify --data again: it names the file
   and says whether pixels, header or only the encoding changed""")
-    return 0 if report.ok and data.ok else 1
+    return 0 if report.ok and data.ok and review.ok else 1
 
 
 if __name__ == "__main__":
