@@ -15,7 +15,14 @@ from typing import Annotated
 
 import typer
 
-from radledger.cli import appendcmd, bundlecmds, dicomcmds, exportcmds, trailcmds
+from radledger.cli import (
+    appendcmd,
+    bundlecmds,
+    dicomcmds,
+    exportcmds,
+    trailcmds,
+    witnesscmds,
+)
 from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
 from radledger.cli.progress import entry_progress
 from radledger.core.checkpoint import open_checkpoint
@@ -26,6 +33,7 @@ from radledger.ledger import keyadmin, proofs
 from radledger.ledger.home import resolve_home
 from radledger.ledger.setup import init_ledger, open_workspace
 from radledger.ledger.verify import VerifyReport, verify_ledger
+from radledger.ledger.witnessing import checkpoint_with_cosignatures
 
 app = typer.Typer(
     name="radledger",
@@ -45,6 +53,7 @@ app.command("deidentify")(dicomcmds.deidentify)
 trailcmds.register(app)
 app.add_typer(exportcmds.export_app, name="export")
 app.add_typer(bundlecmds.bundle_app, name="bundle")
+app.add_typer(witnesscmds.witness_app, name="witness")
 
 
 @app.command()
@@ -114,11 +123,10 @@ def show(
 
 @app.command()
 def checkpoint(home: HomeOption = None, as_json: JsonOption = False) -> None:
-    """Print the latest signed checkpoint (C2SP signed note), verbatim."""
+    """Print the latest signed checkpoint (C2SP signed note) with every witness cosignature
+    gathered: one signature line per cosigner."""
     loaded, ledger = open_home(home)
-    note = ledger.store.checkpoint()
-    if note is None:
-        raise InputError("the ledger has no checkpoint yet")
+    note = checkpoint_with_cosignatures(ledger.store)
     if as_json:
         cp = open_checkpoint(note, loaded.ledger_verifier, origin=loaded.origin)
         block = cp.block

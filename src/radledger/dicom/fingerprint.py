@@ -354,6 +354,8 @@ def _meta_hash(path: Path, ds: Dataset) -> str:
     try:
         data = jcs.canonicalize(_plain(model))
     except CanonicalJSONError as exc:
+        if "deeper than" in str(exc):  # found here rather than by the parser's recursion
+            raise DicomError(f"{path}: sequences nested too deeply") from None
         raise DicomError(f"{path}: header value not representable ({_scrub(exc)})") from None
     return hashlib.sha256(META_CONTEXT + data).hexdigest()
 

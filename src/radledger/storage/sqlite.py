@@ -8,6 +8,7 @@ processes queue for the writer instead of failing; readers never block it. The s
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -210,7 +211,27 @@ class SQLiteStore(WalDatabase):
         if fmt != FORMAT:
             conn.close()
             raise UnrecognisedDatabase(f"{path} has format {fmt!r}; this radledger reads {FORMAT}")
-        return cls(path, conn)
+        store = cls(path, conn)
+        try:
+            store._add_later_tables()
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _add_later_tables(self) -> None:
+        """Run the schema's ``IF NOT EXISTS`` statements (tables added after format 1, e.g.
+        witness cosignatures) when one of their objects is missing, in a write transaction.
+        When all exist nothing is written, so opening never queues for the writer."""
+        schema = resources.files("radledger.storage").joinpath("sqlite_schema.sql").read_text()
+        later = [s for s in _statements(schema) if "IF NOT EXISTS" in s]
+        names = {m.group(1) for s in later if (m := re.search(r"IF NOT EXISTS (\w+)", s))}
+        with _translated("reading the schema"):
+            have = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master")}
+        if not names <= have:
+            with self.write(), _translated("adding tables to an older ledger"):
+                for statement in later:
+                    self._conn.execute(statement)
 
     def insert_entries(self, rows: list[EntryRow]) -> None:
         """Insert sequenced entries. Requires an open write transaction."""

@@ -63,3 +63,45 @@ CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'radledger: checkpoints are append-only'); END;
 CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'radledger: checkpoints are append-only'); END;
+
+-- Witnessed (DESIGN section 2, state 4): evidence gathered from witnesses, added after format 1.
+-- Statements written IF NOT EXISTS are also run by SQLiteStore.open, so ledgers created
+-- before them gain them; they must stay idempotent.
+-- One row per witness and tree size: the witness's cosignature line as received, its
+-- timestamp, and the ledger-signed checkpoint it cosigned (kept whole: if the ledger is
+-- later rewritten, the line still verifies against the checkpoint it was made for).
+-- witness is the witness's verifier key (C2SP vkey, type 0x04): trust is keyed by the pinned
+-- key, never by a name a witness sends.
+CREATE TABLE IF NOT EXISTS cosignatures (
+    tree_size  INTEGER NOT NULL CHECK (tree_size > 0),
+    witness    TEXT NOT NULL,
+    line       TEXT NOT NULL,
+    time       INTEGER NOT NULL,
+    checkpoint TEXT NOT NULL,
+    PRIMARY KEY (witness, tree_size)
+) STRICT;
+
+-- Refusals by a witness (a 4xx other than a plain stale-size 409 that a retry resolved): the
+-- add-checkpoint request sent (old size, consistency proof, signed checkpoint), the answer,
+-- and the checkpoint this ledger held as cosigned by that witness at the old size, if any.
+-- A rewritten or forked ledger leaves both signed checkpoints and the failed proof here.
+CREATE TABLE IF NOT EXISTS witness_refusals (
+    id        INTEGER PRIMARY KEY,
+    time      INTEGER NOT NULL,
+    witness   TEXT NOT NULL,
+    status    INTEGER NOT NULL,
+    old_size  INTEGER NOT NULL,
+    tree_size INTEGER NOT NULL,
+    request   TEXT NOT NULL,
+    response  TEXT NOT NULL,
+    held      TEXT
+) STRICT;
+
+CREATE TRIGGER IF NOT EXISTS cosignatures_no_update BEFORE UPDATE ON cosignatures
+BEGIN SELECT RAISE(ABORT, 'radledger: cosignatures are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS cosignatures_no_delete BEFORE DELETE ON cosignatures
+BEGIN SELECT RAISE(ABORT, 'radledger: cosignatures are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS witness_refusals_no_update BEFORE UPDATE ON witness_refusals
+BEGIN SELECT RAISE(ABORT, 'radledger: witness refusals are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS witness_refusals_no_delete BEFORE DELETE ON witness_refusals
+BEGIN SELECT RAISE(ABORT, 'radledger: witness refusals are append-only'); END;
