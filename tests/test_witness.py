@@ -471,3 +471,33 @@ def test_witness_init_and_key_commands(tmp_path: Path, cli) -> None:  # type: ig
     assert code == 2 and "must start with http" in err
     code, _, err = cli("add", "w", "http://127.0.0.1:1", "example.org/w+00000000+AAAA")
     assert code == 2 and err.startswith("error: ")
+
+
+def test_bundles_carry_and_check_the_cosignatures(site: tuple[LedgerHome, Ledger],  # type: ignore[no-untyped-def]
+                                                  start_witnesses) -> None:
+    from radledger.core.bundle import Bundle, verify_bundle  # noqa: PLC0415
+
+    home, ledger = site
+    witnesses = start_witnesses(2, [_log_vkey(home)])
+    configs = _configure(home, witnesses)
+    ledger.append_drafts([qc(1)], home.actor_signer)
+    sync_witnesses(ledger.store, configs, timeout=10)
+    note = checkpoint_with_cosignatures(ledger.store)
+    pinned = [parse_witness_vkey(w.vkey) for w in witnesses]
+
+    def check(checkpoint: str, quorum: int, keys: list) -> list[str]:  # type: ignore[type-arg]
+        bundle = Bundle(ORIGIN, _log_vkey(home), checkpoint, 0, (), (),
+                        tuple(w.vkey for w in witnesses))
+        report = verify_bundle(bundle, None, None, quorum, keys)
+        return [*report.claims, *report.failures]
+
+    said = check(note, 2, pinned)
+    assert any("2 witness(es) cosigned the checkpoint (pinned)" in s for s in said)
+    assert not any(s.startswith("witnesses:") for s in said)
+    assert any("(not pinned)" in s for s in check(note, 0, []))
+    lines = note.rstrip("\n").split("\n")
+    lines[-1] = lines[-1][:-6] + ("A" if lines[-1][-6] != "A" else "B") + lines[-1][-5:]
+    tampered = "\n".join(lines) + "\n"
+    assert any(s.startswith("witnesses:") for s in check(tampered, 1, pinned))
+    assert any("0 of the 3 cosignatures required" in s for s in check(
+        ledger.store.checkpoint() or "", 3, pinned))

@@ -1,5 +1,6 @@
 """Verify a reviewer bundle offline: ``python -m radledger.reviewer FILE [--data DIR]
-[--trust-key VKEY] [--quorum K] [--json]`` (also ``radledger bundle verify``).
+[--trust-key VKEY] [--witness VKEY]... [--quorum K] [--json]`` (also ``radledger bundle
+verify``).
 
 Needs only the Python standard library and ``cryptography``: it imports nothing else of
 radledger than its pure core, so a reviewer can run it without the ledger's dependencies,
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from radledger.core.bundle import MAX_BUNDLE_BYTES, HashFile, Report, load_bundle, verify_bundle
+from radledger.core.cosignature import parse_witness_vkey
 from radledger.core.note import parse_vkey
 from radledger.errors import InputError, RadledgerError
 
@@ -50,7 +52,7 @@ def folder_hasher(folder: Path) -> HashFile:
 
 
 def verify_file(bundle: Path, data: Path | None = None, trust_key: str | None = None,
-                quorum: int = 0) -> Report:
+                quorum: int = 0, witnesses: tuple[str, ...] = ()) -> Report:
     """Read and verify a bundle file. Raises RadledgerError for an unusable bundle or key."""
     try:
         size = bundle.stat().st_size
@@ -61,7 +63,8 @@ def verify_file(bundle: Path, data: Path | None = None, trust_key: str | None = 
         raise InputError(f"cannot read {bundle}: {exc.strerror}") from None
     doc = load_bundle(raw)
     trusted = parse_vkey(trust_key) if trust_key else None
-    return verify_bundle(doc, trusted, folder_hasher(data) if data else None, quorum)
+    pinned = [parse_witness_vkey(w) for w in witnesses]
+    return verify_bundle(doc, trusted, folder_hasher(data) if data else None, quorum, pinned)
 
 
 def render(report: Report) -> str:
@@ -78,11 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--data", type=Path, help="the released files, to rehash")
     parser.add_argument("--trust-key", help="the ledger's verifier key (C2SP vkey) to pin")
+    parser.add_argument("--witness", action="append", default=[],
+                        help="a witness's verifier key (C2SP vkey, type 0x04) to pin; "
+                             "repeatable")
     parser.add_argument("--quorum", type=int, default=0, help="witness cosignatures required")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     try:
-        report = verify_file(args.bundle, args.data, args.trust_key, args.quorum)
+        report = verify_file(args.bundle, args.data, args.trust_key, args.quorum,
+                             tuple(args.witness))
     except RadledgerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -56,11 +56,14 @@ def bundle_verify(
         "--data", help="The released files, to rehash.", file_okay=False)] = None,
     trust_key: Annotated[str | None, typer.Option(
         "--trust-key", help="The ledger's verifier key (C2SP vkey) to pin.")] = None,
+    witness: Annotated[list[str] | None, typer.Option(
+        "--witness", help="A witness's verifier key (type 0x04) to pin. Repeatable.")
+    ] = None,
     quorum: Annotated[int, typer.Option(help="Witness cosignatures required.", min=0)] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Verify a bundle offline (no ledger home, no network); exit 1 on any failure."""
-    report = verify_file(bundle_file, data, trust_key, quorum)
+    report = verify_file(bundle_file, data, trust_key, quorum, tuple(witness or []))
     if as_json:
         typer.echo(json.dumps({"ok": report.ok, "summary": report.summary,
                                "claims": report.claims, "failures": report.failures},

@@ -17,11 +17,12 @@ the consent entries that decided it, and every key entry (so signatures can be c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from radledger.core import jcs, merkle
 from radledger.core.checkpoint import Checkpoint, open_checkpoint
+from radledger.core.cosignature import CosignatureVerifier, open_cosignatures, parse_witness_vkey
 from radledger.core.entry import Entry
 from radledger.core.keys import KEY_KINDS, KeyRing, check_entry
 from radledger.core.note import Verifier, parse_vkey
@@ -88,6 +89,7 @@ class Bundle:
     release: int
     entries: tuple[BundleEntry, ...]
     files: tuple[BundleFile, ...]
+    witnesses: tuple[str, ...] = ()  # vkeys of the witnesses that cosigned the checkpoint
 
     def to_json(self) -> dict[str, jcs.JSONValue]:
         """The document (``write`` it with ``jcs.canonicalize``)."""
@@ -97,7 +99,7 @@ class Bundle:
                             for e in self.entries],
                 "files": [{"name": f.name, "index": f.index, "file_sha256": f.file_sha256}
                           for f in self.files],
-                "witnesses": [], "anchors": []}
+                "witnesses": list(self.witnesses), "anchors": []}
 
 
 def load_bundle(data: bytes) -> Bundle:
@@ -119,10 +121,12 @@ def load_bundle(data: bytes) -> Bundle:
             raise BundleError(f"bundle field {name!r} has the wrong type")
     entries = [_entry_item(item) for item in doc["entries"]]  # type: ignore[union-attr]
     files = [_file_item(item) for item in doc["files"]]  # type: ignore[union-attr]
-    release = doc["release"]
-    assert isinstance(release, int)
+    release, witnesses = doc["release"], doc["witnesses"]
+    assert isinstance(release, int) and isinstance(witnesses, list)
+    if not all(isinstance(w, str) for w in witnesses):
+        raise BundleError("witnesses: each must be a witness vkey")
     return Bundle(str(doc["origin"]), str(doc["ledger_vkey"]), str(doc["checkpoint"]),
-                  release, tuple(entries), tuple(files))
+                  release, tuple(entries), tuple(files), tuple(str(w) for w in witnesses))
 
 
 def _entry_item(item: jcs.JSONValue) -> BundleEntry:
@@ -146,6 +150,22 @@ def _file_item(item: jcs.JSONValue) -> BundleFile:
     return BundleFile(name, index, digest)
 
 
+def _verify_witnesses(doc: Bundle, pinned: Sequence[CosignatureVerifier],
+                      report: Report) -> int:
+    """Cosignatures on the checkpoint by the pinned witness keys (or, if none are pinned, by
+    the keys the bundle lists, said so); returns how many verified."""
+    try:
+        verifiers = list(pinned) or [parse_witness_vkey(v) for v in doc.witnesses]
+        _, found = open_cosignatures(doc.checkpoint, verifiers)
+    except RadledgerError as exc:
+        report.failures.append(f"witnesses: {exc}")
+        return 0
+    names = ", ".join(sorted(c.verifier.name for c in found)) or "none"
+    trust = "pinned" if pinned else "listed in the bundle (not pinned)"
+    report.claims.append(f"{len(found)} witness(es) cosigned the checkpoint ({trust}): {names}")
+    return len(found)
+
+
 @dataclass
 class _Verified:
     checkpoint: Checkpoint
@@ -153,7 +173,8 @@ class _Verified:
 
 
 def verify_bundle(doc: Bundle, trusted: Verifier | None = None,
-                  hash_file: HashFile | None = None, quorum: int = 0) -> Report:
+                  hash_file: HashFile | None = None, quorum: int = 0,
+                  witnesses: Sequence[CosignatureVerifier] = ()) -> Report:
     """Check a bundle (as ``load_bundle`` returned it): checkpoint, every inclusion proof and
     signature, the release's manifest, the chain from each member back to its acquisition,
     consent at release, member files (through ``hash_file``), and the witness quorum."""
@@ -163,11 +184,11 @@ def verify_bundle(doc: Bundle, trusted: Verifier | None = None,
         report.summary = "NOT VERIFIED: " + report.failures[0]
         return report
     _verify_release(doc, verified, report, hash_file)
-    cosigners = 0  # witness cosignatures are not gathered yet (DESIGN section 5)
+    cosigners = _verify_witnesses(doc, witnesses, report)
     if quorum > cosigners:
         report.failures.append(f"witnesses: {cosigners} of the {quorum} cosignatures required")
-    report.claims.append(f"{cosigners} witnesses cosigned the checkpoint; not anchored on a "
-                         "public chain")
+    report.summary += f"; {cosigners} witness(es) cosigned"
+    report.claims.append("anchors: none in this bundle (not checked against a public chain)")
     if report.failures:
         report.summary = f"NOT VERIFIED: {len(report.failures)} problem(s); first: " + \
             report.failures[0]

@@ -11,10 +11,11 @@ from radledger.core import jcs
 from radledger.core.bundle import Bundle, BundleEntry, BundleFile, safe_name
 from radledger.core.note import format_vkey
 from radledger.core.tlog_proof import format_tlog_proof
-from radledger.errors import InputError
 from radledger.ledger import lookup, proofs
 from radledger.ledger.history import NotRegistered
 from radledger.ledger.setup import Workspace
+from radledger.ledger.witnessing import checkpoint_with_cosignatures
+from radledger.storage.cosignatures import cosignatures
 
 
 def _entry(space: Workspace, index: int) -> dict[str, jcs.JSONValue]:
@@ -86,10 +87,10 @@ def create_bundle(space: Workspace, ledger_vkey: str, name: str,
         wanted |= _lineage(space, member)
     wanted |= {r for r in _list(_entry(space, release).get("refs")) if isinstance(r, int)}
     wanted |= {index for index, _ in store.key_entries(0)}
-    checkpoint = store.checkpoint()
-    if checkpoint is None:
-        raise InputError("the ledger has no checkpoint yet")
     size = proofs.sealed_size(store)
+    checkpoint = checkpoint_with_cosignatures(store, size)  # raises if there is none
+    cosigners = sorted({row.witness for row in cosignatures(store, tree_size=size)
+                        if row.checkpoint == store.checkpoint(size)})
     entries = []
     for index in sorted(wanted):
         proof = proofs.inclusion(store, index, size)
@@ -98,7 +99,7 @@ def create_bundle(space: Workspace, ledger_vkey: str, name: str,
         entries.append(BundleEntry(index, row[1].decode("utf-8"),
                                    format_tlog_proof(index, proof.proof, checkpoint)))
     return Bundle(space.ledger.origin, ledger_vkey, checkpoint, release, tuple(entries),
-                  _files(space, members, files_root))
+                  _files(space, members, files_root), tuple(cosigners))
 
 
 def _files(space: Workspace, members: list[int], root: Path | None
