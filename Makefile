@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= demo-home
 
-.PHONY: install system-deps run test lint typecheck unit bench bench-ingest clean
+.PHONY: install system-deps contract run test lint typecheck unit bench bench-ingest clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,25 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+# Node.js and npm (Debian's, if missing): contracts/ pins solc-js, which builds the anchor
+# contract (tools/build_contract.py), and Hardhat 2, the dev chain tests/test_anchor.py starts.
+# npm ci installs exactly contracts/package-lock.json, running no install scripts.
+CONTRACT_DEPS := contracts/node_modules/.package-lock.json
+$(CONTRACT_DEPS): contracts/package.json contracts/package-lock.json
+	@command -v npm >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
+	npm ci --ignore-scripts --no-audit --no-fund --prefix contracts
+	touch $@
+
+# after editing contracts/RadledgerAnchor.sol: rebuild contracts/RadledgerAnchor.json
+contract: install $(CONTRACT_DEPS)
+	$(BIN)/python tools/build_contract.py
+
 # DCMTK (dcmconv, dcmcrle, dcmcjpeg, dcmcjpls: one Debian package) re-encodes DICOM files
 # for tests/test_fingerprint_toolkits.py; `make run` does not need it. sudo only when not root.
-SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
-system-deps:
+system-deps: $(CONTRACT_DEPS)
 	@command -v dcmconv >/dev/null || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk)
 

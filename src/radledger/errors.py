@@ -18,12 +18,16 @@
     │   ├── SignatureError              a signature, key or signer that is not acceptable
     │   ├── TamperError                 stored data disagrees with itself (found by verify)
     │   └── RollbackError               the ledger is behind or forked from a held checkpoint
-    └── StorageError                    the store cannot be used safely (CLI exit 2)
-        ├── UnrecognisedDatabase        not a radledger database, or another format version
-        ├── UnsafeStorage               journal mode or filesystem that cannot keep promises
-        ├── StorageCorrupt              the store is damaged; writes are refused
-        ├── StorageFull                 no space left; nothing partial was written
-        └── StorageBusy                 the single writer could not be had in time
+    ├── StorageError                    the store cannot be used safely (CLI exit 2)
+    │   ├── UnrecognisedDatabase        not a radledger database, or another format version
+    │   ├── UnsafeStorage               journal mode or filesystem that cannot keep promises
+    │   ├── StorageCorrupt              the store is damaged; writes are refused
+    │   ├── StorageFull                 no space left; nothing partial was written
+    │   └── StorageBusy                 the single writer could not be had in time
+    └── AnchorError                     a public anchor cannot be written or checked (exit 2)
+        ├── ChainUnreachable            the RPC endpoint does not answer as an Ethereum node
+        ├── AnchorKeyError              the Ethereum key file is missing, malformed or exposed
+        └── NotAnchorContract           the address holds no RadledgerAnchor contract
 
 Verification errors keep their evidence in attributes (``index``, ``block``, ``expected``,
 ``computed``) so callers can report it without parsing messages.
@@ -167,3 +171,26 @@ class StorageBusy(StorageError):
     """The single writer could not be acquired in time."""
 
     hint = "another process holds the writer for a long time; retry later"
+
+
+class AnchorError(RadledgerError):
+    """A public anchor cannot be written or checked: a transaction refused or failed."""
+
+
+class ChainUnreachable(AnchorError):
+    """The RPC endpoint does not answer, or not as an Ethereum JSON-RPC node."""
+
+    hint = "check --rpc (for example http://127.0.0.1:8545) and that the node is running"
+
+
+class AnchorKeyError(AnchorError):
+    """The Ethereum signing key file is missing, malformed, or readable by others."""
+
+    hint = ("the key file holds one private key as 64 hex digits (0x optional), mode 0600; "
+            "`radledger anchor key` creates or imports one")
+
+
+class NotAnchorContract(AnchorError):
+    """The contract address holds no code, or other code than RadledgerAnchor's."""
+
+    hint = "deploy one with `radledger anchor deploy` and pass its address as --contract"

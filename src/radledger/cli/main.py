@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from radledger.cli import (
+    anchorcmds,
     appendcmd,
     bundlecmds,
     dicomcmds,
@@ -54,6 +55,7 @@ trailcmds.register(app)
 app.add_typer(exportcmds.export_app, name="export")
 app.add_typer(bundlecmds.bundle_app, name="bundle")
 app.add_typer(witnesscmds.witness_app, name="witness")
+app.add_typer(anchorcmds.anchor_app, name="anchor")
 
 
 @app.command()

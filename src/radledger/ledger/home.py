@@ -10,6 +10,10 @@
       keys/ledger.skey      the ledger's checkpoint signing key (C2SP skey form), mode 0600
       keys/actor.skey       the operator's own signing key, mode 0600
       keys/project.key      the project pseudonym key (32 random bytes, hex), mode 0600
+      keys/anchor.key       the Ethereum key paying for public anchors (hex), mode 0600;
+                            only if `radledger anchor key` made or imported it
+      anchors.sqlite3       public anchor receipts (radledger/ledger/anchor.py; created on
+                            first anchor)
 
 Keys never enter the database; the project key in particular stays outside it so that
 pseudonyms cannot be reversed by someone holding only the database.
