@@ -16,11 +16,11 @@ from radledger.core.bundle import BundleError, load_bundle, verify_bundle
 from radledger.core.note import format_vkey, parse_vkey
 from radledger.dicom.synthetic import Acquisition, fake_patients, write_study
 from radledger.ledger import release, trail
-from radledger.ledger.bundle import create_bundle, write_bundle
+from radledger.ledger.bundle import BundleRequest, create_bundle, write_bundle
 from radledger.ledger.deid import DeidJob, deidentify_tree
 from radledger.ledger.ingest import Ingester, ingest
 from radledger.ledger.setup import init_ledger, open_workspace
-from radledger.reviewer import folder_hasher, main, verify_file
+from radledger.reviewer import Checks, folder_hasher, main, verify_file
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -53,13 +53,13 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
                            release.ReleasePlan("trial", "1", copies, "trial"))
     vkey = format_vkey(home.origin, home.ledger_signer.signing_key.public_key)
     bundle_file = tmp / "trial.rlbundle"
-    write_bundle(create_bundle(space, vkey, "trial", "1", out), bundle_file)
+    write_bundle(create_bundle(space, vkey, BundleRequest("trial", "1", out)), bundle_file)
     return bundle_file, out, vkey
 
 
 def test_a_bundle_verifies_back_to_acquisition(released: tuple[Path, Path, str]) -> None:
     bundle_file, out, vkey = released
-    report = verify_file(bundle_file, out, vkey)
+    report = verify_file(bundle_file, Checks(out, vkey))
     assert report.ok, report.failures
     assert report.summary.startswith("3 of 3 images verified back to acquisition under "
                                      "protocol brain-mr")
@@ -187,7 +187,7 @@ def test_data_checks_refuse_links_and_name_modified_files(
     first.write_bytes(first.read_bytes() + b"\0")
     second.unlink()
     second.symlink_to(first)
-    report = verify_file(bundle_file, copy, vkey)
+    report = verify_file(bundle_file, Checks(copy, vkey))
     assert not report.ok
     assert any("file_sha256 differs" in f for f in report.failures)
     assert any("symbolic link" in f for f in report.failures)
@@ -196,8 +196,8 @@ def test_data_checks_refuse_links_and_name_modified_files(
 def test_trust_and_quorum(released: tuple[Path, Path, str]) -> None:
     bundle_file, _, vkey = released
     other = format_vkey("example.org/bundle", bytes(range(32)))
-    assert not verify_file(bundle_file, trust_key=other).ok
-    assert not verify_file(bundle_file, trust_key=vkey, quorum=1).ok
+    assert not verify_file(bundle_file, Checks(trust_key=other)).ok
+    assert not verify_file(bundle_file, Checks(trust_key=vkey, quorum=1)).ok
     assert "not pinned" in verify_file(bundle_file).claims[0]
 
 
@@ -220,3 +220,28 @@ def test_the_reviewer_needs_only_the_standard_library_and_cryptography(
                           capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ok"] is True
+
+
+def test_anchor_receipts_travel_in_the_bundle_and_must_match_its_checkpoint(
+        released: tuple[Path, Path, str]) -> None:
+    from radledger.core.checkpoint import parse_checkpoint  # noqa: PLC0415
+    from radledger.core.note import parse_note  # noqa: PLC0415
+
+    bundle_file, _, vkey = released
+    doc = json.loads(bundle_file.read_bytes())
+    signed = parse_checkpoint(parse_note(doc["checkpoint"]).text)
+    receipt = {"chain_id": 31337, "contract": "0x" + "ab" * 20, "tx_hash": "0x" + "01" * 32,
+               "block_number": 7, "block_hash": "0x" + "02" * 32, "block_time": 1_800_000_000,
+               "log_index": 0, "sender": "0x" + "cd" * 20, "origin": signed.origin,
+               "tree_size": signed.tree_size, "root_hash": signed.root_hash.hex()}
+    doc["anchors"] = [receipt]
+    report = verify_bundle(load_bundle(json.dumps(doc).encode()), parse_vkey(vkey))
+    assert report.ok and any("1 receipt(s) for this checkpoint, not checked" in c
+                             for c in report.claims)
+    doc["anchors"] = [{**receipt, "tree_size": signed.tree_size - 1}]
+    report = verify_bundle(load_bundle(json.dumps(doc).encode()), parse_vkey(vkey))
+    assert any(f.startswith("anchors: 1 receipt(s) for another checkpoint")
+               for f in report.failures)
+    doc["anchors"] = [{**receipt, "contract": "not an address"}]
+    with pytest.raises(BundleError, match="anchors:"):
+        load_bundle(json.dumps(doc).encode())

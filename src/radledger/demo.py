@@ -28,7 +28,7 @@ from radledger.dicom.synthetic import (
     write_study,
 )
 from radledger.ledger import lookup, proofs, release, trail
-from radledger.ledger.bundle import create_bundle, write_bundle
+from radledger.ledger.bundle import BundleRequest, create_bundle, write_bundle
 from radledger.ledger.deid import DeidJob, deidentify_tree
 from radledger.ledger.fixity import check_data
 from radledger.ledger.history import history
@@ -37,7 +37,7 @@ from radledger.ledger.ingest import FileOutcome, Ingester, ingest
 from radledger.ledger.service import Draft, Ledger
 from radledger.ledger.setup import Workspace, init_ledger, open_ledger, open_workspace
 from radledger.ledger.verify import verify_ledger
-from radledger.reviewer import verify_file
+from radledger.reviewer import Checks, verify_file
 
 STUDIES = (("CT", 40), ("MR", 24), ("CT", 16))
 
@@ -140,8 +140,9 @@ def main(argv: list[str]) -> int:
           f"{len(proof.proof)} hashes, verified against root {proof.root.hex()[:16]}...")
     bundle_file = path / "demo-release.rlbundle"
     vkey = format_vkey(home.origin, home.ledger_signer.signing_key.public_key)
-    write_bundle(create_bundle(space, vkey, "demo-release", None, deidentified), bundle_file)
-    review = verify_file(bundle_file, deidentified, vkey)
+    write_bundle(create_bundle(space, vkey, BundleRequest("demo-release", None, deidentified)),
+                 bundle_file)
+    review = verify_file(bundle_file, Checks(deidentified, vkey))
     print(f"reviewer bundle {bundle_file}: " + ("VERIFIED: " if review.ok else "FAILED: ") +
           (review.summary if review.ok else "; ".join(review.failures[:3])))
     first_slice = samples / "study-1" / "slice-0001.dcm"

@@ -16,9 +16,17 @@ import json
 import os
 import stat
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from radledger.core.bundle import MAX_BUNDLE_BYTES, HashFile, Report, load_bundle, verify_bundle
+from radledger.core.bundle import (
+    MAX_BUNDLE_BYTES,
+    Bundle,
+    HashFile,
+    Report,
+    load_bundle,
+    verify_bundle,
+)
 from radledger.core.cosignature import parse_witness_vkey
 from radledger.core.note import parse_vkey
 from radledger.errors import InputError, RadledgerError
@@ -51,9 +59,22 @@ def folder_hasher(folder: Path) -> HashFile:
     return hash_file
 
 
-def verify_file(bundle: Path, data: Path | None = None, trust_key: str | None = None,
-                quorum: int = 0, witnesses: tuple[str, ...] = ()) -> Report:
+@dataclass(frozen=True)
+class Checks:
+    """What the reviewer asks for besides the bundle itself."""
+
+    data: Path | None = None  # the released files, to rehash
+    trust_key: str | None = None  # the ledger's vkey, pinned
+    quorum: int = 0  # witness cosignatures required
+    witnesses: tuple[str, ...] = ()  # witness vkeys, pinned
+    rpc: str | None = None  # re-check anchors online
+
+
+def verify_file(bundle: Path, checks: Checks | None = None) -> Report:
     """Read and verify a bundle file. Raises RadledgerError for an unusable bundle or key."""
+    checks = checks or Checks()
+    data, trust_key, quorum = checks.data, checks.trust_key, checks.quorum
+    witnesses, rpc = checks.witnesses, checks.rpc
     try:
         size = bundle.stat().st_size
         if size > MAX_BUNDLE_BYTES:
@@ -64,7 +85,31 @@ def verify_file(bundle: Path, data: Path | None = None, trust_key: str | None = 
     doc = load_bundle(raw)
     trusted = parse_vkey(trust_key) if trust_key else None
     pinned = [parse_witness_vkey(w) for w in witnesses]
-    return verify_bundle(doc, trusted, folder_hasher(data) if data else None, quorum, pinned)
+    report = verify_bundle(doc, trusted, folder_hasher(data) if data else None, quorum, pinned)
+    if rpc is not None and doc.anchors:
+        _check_anchors(doc, rpc, report)
+    return report
+
+
+def _check_anchors(doc: Bundle, rpc: str, report: Report) -> None:
+    """Online, only when asked: each anchor receipt against the chain at ``rpc``. Loads
+    web3, which the offline reviewer never needs."""
+    from radledger.core.checkpoint import parse_checkpoint  # noqa: PLC0415
+    from radledger.core.note import parse_note  # noqa: PLC0415
+    from radledger.errors import AnchorError  # noqa: PLC0415
+    from radledger.ledger.anchor import verify_anchor  # noqa: PLC0415
+
+    checkpoint = parse_checkpoint(parse_note(doc.checkpoint).text)
+    for receipt in doc.anchors:
+        try:
+            check = verify_anchor(receipt, rpc, checkpoint)
+        except AnchorError as exc:
+            report.claims.append(f"anchor not checked: {exc}")
+            continue
+        if check.failures:
+            report.failures += [f"anchors: {f}" for f in check.failures]
+        else:
+            report.claims.append(f"anchors: {check.claim}")
 
 
 def render(report: Report) -> str:
@@ -85,11 +130,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="a witness's verifier key (C2SP vkey, type 0x04) to pin; "
                              "repeatable")
     parser.add_argument("--quorum", type=int, default=0, help="witness cosignatures required")
+    parser.add_argument("--rpc", help="re-check anchor receipts against this chain (online; "
+                                      "needs web3)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     try:
-        report = verify_file(args.bundle, args.data, args.trust_key, args.quorum,
-                             tuple(args.witness))
+        report = verify_file(args.bundle, Checks(args.data, args.trust_key, args.quorum,
+                                                 tuple(args.witness), args.rpc))
     except RadledgerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

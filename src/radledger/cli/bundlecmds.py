@@ -10,7 +10,7 @@ import typer
 
 from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
 from radledger.ledger.setup import open_workspace
-from radledger.reviewer import render, verify_file
+from radledger.reviewer import Checks, render, verify_file
 
 bundle_app = typer.Typer(help="Reviewer bundles: one file, verifiable offline.",
                          no_args_is_help=True)
@@ -31,13 +31,14 @@ def bundle_create(
 ) -> None:
     """Write a release's bundle: entries with tlog-proofs, checkpoint, keys, manifest."""
     from radledger.ledger import bundle, trail  # noqa: PLC0415 - loads pydicom
+    from radledger.ledger.anchor import anchor_receipts  # noqa: PLC0415
 
     loaded, ledger = open_home(home)
     space = open_workspace(loaded, ledger)
     name, _, version = release.partition("@")
     made = bundle.create_bundle(space, bundle.ledger_vkey(
-        loaded.origin, loaded.ledger_signer.signing_key.public_key), name, version or None,
-        files_root)
+        loaded.origin, loaded.ledger_signer.signing_key.public_key), bundle.BundleRequest(
+        name, version or None, files_root, tuple(anchor_receipts(loaded))))
     bundle.write_bundle(made, out)
     trail.record_access(space, loaded.actor_signer, "export",
                         f"bundle:dataset.released/{made.release}")
@@ -60,10 +61,12 @@ def bundle_verify(
         "--witness", help="A witness's verifier key (type 0x04) to pin. Repeatable.")
     ] = None,
     quorum: Annotated[int, typer.Option(help="Witness cosignatures required.", min=0)] = 0,
+    rpc: Annotated[str | None, typer.Option(
+        "--rpc", help="Re-check anchor receipts against this chain (goes online).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Verify a bundle offline (no ledger home, no network); exit 1 on any failure."""
-    report = verify_file(bundle_file, data, trust_key, quorum, tuple(witness or []))
+    report = verify_file(bundle_file, Checks(data, trust_key, quorum, tuple(witness or []), rpc))
     if as_json:
         typer.echo(json.dumps({"ok": report.ok, "summary": report.summary,
                                "claims": report.claims, "failures": report.failures},

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from radledger.core import jcs, merkle
+from radledger.core.anchor import AnchorReceipt, parse_receipt
 from radledger.core.checkpoint import Checkpoint, open_checkpoint
 from radledger.core.cosignature import CosignatureVerifier, open_cosignatures, parse_witness_vkey
 from radledger.core.entry import Entry
@@ -90,6 +91,7 @@ class Bundle:
     entries: tuple[BundleEntry, ...]
     files: tuple[BundleFile, ...]
     witnesses: tuple[str, ...] = ()  # vkeys of the witnesses that cosigned the checkpoint
+    anchors: tuple[AnchorReceipt, ...] = ()  # receipts of the checkpoint on public chains
 
     def to_json(self) -> dict[str, jcs.JSONValue]:
         """The document (``write`` it with ``jcs.canonicalize``)."""
@@ -99,7 +101,8 @@ class Bundle:
                             for e in self.entries],
                 "files": [{"name": f.name, "index": f.index, "file_sha256": f.file_sha256}
                           for f in self.files],
-                "witnesses": list(self.witnesses), "anchors": []}
+                "witnesses": list(self.witnesses),
+                "anchors": [dict(a.to_json()) for a in self.anchors]}
 
 
 def load_bundle(data: bytes) -> Bundle:
@@ -121,12 +124,18 @@ def load_bundle(data: bytes) -> Bundle:
             raise BundleError(f"bundle field {name!r} has the wrong type")
     entries = [_entry_item(item) for item in doc["entries"]]  # type: ignore[union-attr]
     files = [_file_item(item) for item in doc["files"]]  # type: ignore[union-attr]
-    release, witnesses = doc["release"], doc["witnesses"]
+    release, witnesses, anchors = doc["release"], doc["witnesses"], doc["anchors"]
     assert isinstance(release, int) and isinstance(witnesses, list)
+    assert isinstance(anchors, list)
     if not all(isinstance(w, str) for w in witnesses):
         raise BundleError("witnesses: each must be a witness vkey")
+    try:
+        receipts = tuple(parse_receipt(a) for a in anchors)
+    except InputError as exc:
+        raise BundleError(f"anchors: {exc}") from None
     return Bundle(str(doc["origin"]), str(doc["ledger_vkey"]), str(doc["checkpoint"]),
-                  release, tuple(entries), tuple(files), tuple(str(w) for w in witnesses))
+                  release, tuple(entries), tuple(files), tuple(str(w) for w in witnesses),
+                  receipts)
 
 
 def _entry_item(item: jcs.JSONValue) -> BundleEntry:
@@ -188,7 +197,12 @@ def verify_bundle(doc: Bundle, trusted: Verifier | None = None,
     if quorum > cosigners:
         report.failures.append(f"witnesses: {cosigners} of the {quorum} cosignatures required")
     report.summary += f"; {cosigners} witness(es) cosigned"
-    report.claims.append("anchors: none in this bundle (not checked against a public chain)")
+    foreign = [a for a in doc.anchors if not a.is_for(verified.checkpoint)]
+    if foreign:
+        report.failures.append(f"anchors: {len(foreign)} receipt(s) for another checkpoint")
+    else:
+        report.claims.append(f"anchors: {len(doc.anchors)} receipt(s) for this checkpoint, not "
+                             "checked against a chain here")
     if report.failures:
         report.summary = f"NOT VERIFIED: {len(report.failures)} problem(s); first: " + \
             report.failures[0]

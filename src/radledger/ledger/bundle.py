@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from radledger.core import jcs
+from radledger.core.anchor import parse_receipt
 from radledger.core.bundle import Bundle, BundleEntry, BundleFile, safe_name
-from radledger.core.note import format_vkey
+from radledger.core.checkpoint import parse_checkpoint
+from radledger.core.note import format_vkey, parse_note
 from radledger.core.tlog_proof import format_tlog_proof
 from radledger.ledger import lookup, proofs
 from radledger.ledger.history import NotRegistered
@@ -69,13 +72,23 @@ def _lineage(space: Workspace, member: int) -> set[int]:
     return found
 
 
-def create_bundle(space: Workspace, ledger_vkey: str, name: str,
-                  version: str | None = None, files_root: Path | None = None) -> Bundle:
+@dataclass(frozen=True)
+class BundleRequest:
+    """Which release to bundle, how to name its files, and the anchor receipts at hand."""
+
+    name: str
+    version: str | None = None
+    files_root: Path | None = None  # member files are named relative to it
+    anchors: tuple[dict[str, str | int], ...] = ()
+
+
+def create_bundle(space: Workspace, ledger_vkey: str, request: BundleRequest) -> Bundle:
     """The bundle of a release: it, its members and their lineage, the consent entries that
-    decided it, every key entry, each with a tlog-proof to the latest checkpoint; the
-    member files named relative to ``files_root`` (default: their common folder)."""
+    decided it, every key entry, each with a tlog-proof to the latest checkpoint (with its
+    cosignatures), the receipts anchoring that checkpoint; the member files named relative
+    to ``request.files_root`` (default: their common folder)."""
     store = space.ledger.store
-    release = find_release(space, name, version)
+    release = find_release(space, request.name, request.version)
     body = _body(space, release)
     members: list[int] = []
     for member in _list(body.get("members")):
@@ -98,8 +111,11 @@ def create_bundle(space: Workspace, ledger_vkey: str, name: str,
         assert row is not None
         entries.append(BundleEntry(index, row[1].decode("utf-8"),
                                    format_tlog_proof(index, proof.proof, checkpoint)))
+    signed = parse_checkpoint(parse_note(checkpoint).text)
+    receipts = tuple(r for r in (parse_receipt(a) for a in request.anchors)
+                     if r.is_for(signed))
     return Bundle(space.ledger.origin, ledger_vkey, checkpoint, release, tuple(entries),
-                  _files(space, members, files_root), tuple(cosigners))
+                  _files(space, members, request.files_root), tuple(cosigners), receipts)
 
 
 def _files(space: Workspace, members: list[int], root: Path | None
