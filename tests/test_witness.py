@@ -501,3 +501,32 @@ def test_bundles_carry_and_check_the_cosignatures(site: tuple[LedgerHome, Ledger
     assert any(s.startswith("witnesses:") for s in check(tampered, 1, pinned))
     assert any("0 of the 3 cosignatures required" in s for s in check(
         ledger.store.checkpoint() or "", 3, pinned))
+
+
+def test_appending_from_the_cli_sends_the_new_checkpoint_to_the_witnesses(
+        site: tuple[LedgerHome, Ledger], start_witnesses, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from radledger.cli.main import run  # noqa: PLC0415
+
+    home, ledger = site
+    witnesses = start_witnesses(2, [_log_vkey(home)])
+    _configure(home, witnesses)
+    monkeypatch.setenv("RADLEDGER_HOME", str(home.path))
+
+    def radledger(*args: str) -> int:
+        monkeypatch.setattr(sys, "argv", ["radledger", *args])
+        try:
+            run()
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+
+    assert radledger("append", "--kind", "x-lab.qc-check", "--body", '{"n": 1}') == 0
+    size = ledger.store.entry_count()
+    assert {row.tree_size for row in cosignatures(ledger.store)} == {size}  # no `sync` run
+    assert len(cosignatures(ledger.store, tree_size=size)) == 2
+    witnesses[0].stop()  # a witness down: the append still succeeds, with a warning
+    capsys.readouterr()
+    assert radledger("append", "--kind", "x-lab.qc-check", "--body", '{"n": 2}') == 0
+    assert "warning: witness" in capsys.readouterr().err
+    assert ledger.store.entry_count() == size + 1

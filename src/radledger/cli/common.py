@@ -17,9 +17,34 @@ HomeOption = Annotated[str | None, typer.Option(
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
+# ledgers this command opened, with their size then: after the command, what it sealed is
+# sent to the configured witnesses (witness_new_checkpoints)
+_opened: list[tuple[LedgerHome, Ledger, int]] = []
+WITNESS_TIMEOUT_S = 5.0
+
+
 def open_home(home: str | None) -> tuple[LedgerHome, Ledger]:
     """Open the ledger in --home / $RADLEDGER_HOME / ./radledger-home."""
-    return open_ledger(resolve_home(home))
+    loaded, ledger = open_ledger(resolve_home(home))
+    _opened.append((loaded, ledger, ledger.store.entry_count()))
+    return loaded, ledger
+
+
+def witness_new_checkpoints() -> None:
+    """Send what the command sealed to the ledger's witnesses, if any are configured
+    (best effort: a witness that is down or refuses is a warning; appending never waits on
+    it beyond WITNESS_TIMEOUT_S, and ``radledger witness sync`` catches up later)."""
+    from radledger.ledger.witnessing import WITNESSES_FILE, witness_latest  # noqa: PLC0415
+
+    while _opened:
+        loaded, ledger, size = _opened.pop()
+        if not (loaded.path / WITNESSES_FILE).exists() or \
+                ledger.store.entry_count() == size:
+            continue
+        for outcome in witness_latest(ledger, loaded, timeout=WITNESS_TIMEOUT_S):
+            if outcome.status != "cosigned":
+                typer.echo(f"warning: witness {outcome.witness}: {outcome.status}: "
+                           f"{outcome.detail}", err=True)
 
 
 def echo_json(value: object) -> None:

@@ -24,7 +24,13 @@ from radledger.cli import (
     trailcmds,
     witnesscmds,
 )
-from radledger.cli.common import HomeOption, JsonOption, echo_json, open_home
+from radledger.cli.common import (
+    HomeOption,
+    JsonOption,
+    echo_json,
+    open_home,
+    witness_new_checkpoints,
+)
 from radledger.cli.progress import entry_progress
 from radledger.core.checkpoint import open_checkpoint
 from radledger.core.entry import parse_entry
@@ -341,7 +347,10 @@ def _hex(value: object) -> object:
 def run() -> None:
     """Console entry point: the one place errors become exit codes."""
     try:
-        app()
+        try:
+            app()
+        finally:  # what was sealed goes to the witnesses, also when the command failed late
+            witness_new_checkpoints()
     except RadledgerError as exc:
         typer.echo(f"error: {exc.diagnostics()}", err=True)
         sys.exit(exc.exit_code)
