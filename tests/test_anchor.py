@@ -401,6 +401,7 @@ def test_deploy_push_list_and_verify_over_json_rpc(
     assert "1 of 1 anchors verified" in out
     check = anchor.verify_anchor(pushed["receipt"], hardhat)
     assert check.ok and "on chain 31337" in check.claim
+    _a_bundle_rechecks_its_anchor_online(loaded, pushed["receipt"], hardhat)
     tampered = {**pushed["receipt"], "root_hash": "ab" * 32}
     assert "root_hash" in anchor.verify_anchor(tampered, hardhat).failures[0]
 
@@ -415,3 +416,32 @@ def test_deploy_push_list_and_verify_over_json_rpc(
         code, out, err = cli("anchor", *args)
         assert code == 2 and err.startswith("error: ") and message in err, (args, err)
         assert "Traceback" not in err and "hint:" in err
+
+
+def _a_bundle_rechecks_its_anchor_online(loaded: LedgerHome, receipt: dict[str, Any],
+                                         rpc: str) -> None:
+    """The reviewer's --rpc path: a bundle's receipt re-checked against the chain; a receipt
+    the chain contradicts is a failure naming the field."""
+    from radledger.core.anchor import parse_receipt  # noqa: PLC0415
+    from radledger.core.bundle import Bundle, Report  # noqa: PLC0415
+    from radledger.ledger.setup import open_ledger  # noqa: PLC0415
+    from radledger.reviewer import _check_anchors  # noqa: PLC0415
+
+    _, ledger = open_ledger(loaded.path)
+    note = ledger.store.checkpoint() or ""
+
+    def report_for(item: dict[str, Any]) -> Report:
+        report = Report()
+        bundle = Bundle(loaded.origin, "", note, 0, (), (), (), (parse_receipt(item),))
+        _check_anchors(bundle, rpc, report)
+        return report
+
+    good = report_for(receipt)
+    assert not good.failures and any("on chain 31337" in c for c in good.claims)
+    bad = report_for({**receipt, "block_number": receipt["block_number"] + 1})
+    assert any(f.startswith("anchors:") and "block" in f.lower() for f in bad.failures), \
+        (bad.failures, bad.claims)
+    offline = report_for(receipt)  # an unreachable node: said, not a failure
+    _check_anchors(Bundle(loaded.origin, "", note, 0, (), (), (), (parse_receipt(receipt),)),
+                   f"http://127.0.0.1:{_free_port()}", offline)
+    assert any(c.startswith("anchor not checked") for c in offline.claims)
