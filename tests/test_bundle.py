@@ -187,9 +187,15 @@ def test_data_checks_refuse_links_and_name_modified_files(
     first.write_bytes(first.read_bytes() + b"\0")
     second.unlink()
     second.symlink_to(first)
+    third = copy / doc["files"][2]["name"]
+    ds = dcmread(third)
+    ds.SeriesDescription = "edited after release"
+    ds.save_as(third)
     report = verify_file(bundle_file, Checks(copy, vkey))
     assert not report.ok
-    assert any("file_sha256 differs" in f for f in report.failures)
+    assert any("file_sha256 differs" in f and "no longer readable" in f
+               for f in report.failures)  # a byte appended: stray bytes after the dataset
+    assert any(f.endswith("header changed") for f in report.failures)  # pydicom is at hand
     assert any("symbolic link" in f for f in report.failures)
 
 
@@ -238,6 +244,7 @@ def test_anchor_receipts_travel_in_the_bundle_and_must_match_its_checkpoint(
     report = verify_bundle(load_bundle(json.dumps(doc).encode()), parse_vkey(vkey))
     assert report.ok and any("1 receipt(s) for this checkpoint, not checked" in c
                              for c in report.claims)
+    assert report.summary.endswith("anchored in block 7 of chain 31337")
     doc["anchors"] = [{**receipt, "tree_size": signed.tree_size - 1}]
     report = verify_bundle(load_bundle(json.dumps(doc).encode()), parse_vkey(vkey))
     assert any(f.startswith("anchors: 1 receipt(s) for another checkpoint")

@@ -77,6 +77,18 @@ def test_the_whole_research_story(tmp_path: Path) -> None:  # noqa: PLR0915 - on
     assert released["members"] == 2 and len(released["consent"]["excluded_unconsented"]) == 2
     erased = json.loads(rl("erase", "--patient", str(second.PatientID), "--reason",
                            "withdrawal and erasure request", "--json"))
+    bundle = tmp_path / "trial-42.rlbundle"
+    rl("bundle", "create", "--release", "trial-42@1", "-o", str(bundle), "--files-root",
+       str(deid))
+    vkey = rl("key", "show").strip()
+    review = subprocess.run([EXE, "bundle", "verify", str(bundle), "--data", str(deid),
+                             "--trust-key", vkey, "--json"], capture_output=True, text=True,
+                            check=False)  # a reviewer: no ledger home
+    assert review.returncode == 0, review.stderr
+    reviewed = json.loads(review.stdout)
+    assert reviewed["ok"] and reviewed["summary"].startswith(
+        "2 of 2 images verified back to acquisition under protocol brain-mr")
+    outputs.append(bundle.read_text())  # the bundle too must hold no identifier
     assert rl("verify").startswith("ok")
     assert "0 modified, 0 missing" in rl("verify", "--data", str(deid))
 

@@ -16,13 +16,14 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from radledger.core.bundle import (
     MAX_BUNDLE_BYTES,
     Bundle,
-    HashFile,
+    CheckFile,
     Report,
     load_bundle,
     verify_bundle,
@@ -34,29 +35,48 @@ from radledger.errors import InputError, RadledgerError
 _CHUNK = 1 << 20
 
 
-def folder_hasher(folder: Path) -> HashFile:
-    """Hash a member's file, its name resolved under ``folder`` without following links."""
+def folder_hasher(folder: Path) -> CheckFile:
+    """Check a member's file, its name resolved under ``folder`` without following links:
+    its SHA-256, and when it differs and pydicom is installed, which fingerprint changed."""
     root = Path(os.path.abspath(folder))
 
-    def hash_file(name: str) -> tuple[str | None, str | None]:
+    def check_file(name: str, member: Mapping[str, object]) -> str | None:
         path, mode = root, 0
         for part in Path(name).parts:
             path = path / part
             try:
                 mode = path.lstat().st_mode
             except OSError:
-                return None, "missing"
+                return "missing"
             if stat.S_ISLNK(mode):
-                return None, "a symbolic link (not followed)"
+                return "a symbolic link (not followed)"
         if not stat.S_ISREG(mode):
-            return None, "not a regular file"
+            return "not a regular file"
         digest = hashlib.sha256()
         with path.open("rb") as f:
             while chunk := f.read(_CHUNK):
                 digest.update(chunk)
-        return digest.hexdigest(), None
+        if digest.hexdigest() == member.get("file_sha256"):
+            return None
+        return "file_sha256 differs (modified)" + _which(path, member)
 
-    return hash_file
+    return check_file
+
+
+def _which(path: Path, member: Mapping[str, object]) -> str:
+    """Which fingerprint changed, if pydicom is at hand (the reviewer may not have it)."""
+    try:
+        from radledger.dicom.fingerprint import fingerprint_file  # noqa: PLC0415
+    except ImportError:
+        return "; install pydicom to see whether pixels or the header changed"
+    try:
+        now = fingerprint_file(path)
+    except RadledgerError as exc:
+        return f"; no longer readable DICOM: {exc}"
+    changed = [name for name, value in (("pixels", now.pixel_sha256),
+                                        ("header", now.meta_sha256))
+               if value != member.get(f"{'pixel' if name == 'pixels' else 'meta'}_sha256")]
+    return f"; {' and '.join(changed)} changed" if changed else "; only the encoding changed"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Reviewer bundles (DESIGN section 6), format ``radledger-bundle/v1``, and their offline
 verification. Pure: standard library and ``cryptography``; the file system reaches it only
-through the ``hash_file`` callback.
+through the ``check_file`` callback.
 
 A bundle is one RFC 8259 JSON object::
 
@@ -17,7 +17,7 @@ the consent entries that decided it, and every key entry (so signatures can be c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from radledger.core import jcs, merkle
@@ -36,7 +36,9 @@ _FIELDS = {"format", "origin", "ledger_vkey", "checkpoint", "release", "entries"
            "witnesses", "anchors"}
 _SAFE_NAME = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._+\-/]{1,512}$")
 
-HashFile = Callable[[str], tuple[str | None, str | None]]  # name -> (sha256 hex, error)
+# (member file name, its manifest entry) -> None if the file is the one released, else what
+# differs ("missing", "file_sha256 differs; pixels changed", ...)
+CheckFile = Callable[[str, Mapping[str, jcs.JSONValue]], str | None]
 
 
 class BundleError(InputError):
@@ -182,17 +184,17 @@ class _Verified:
 
 
 def verify_bundle(doc: Bundle, trusted: Verifier | None = None,
-                  hash_file: HashFile | None = None, quorum: int = 0,
+                  check_file: CheckFile | None = None, quorum: int = 0,
                   witnesses: Sequence[CosignatureVerifier] = ()) -> Report:
     """Check a bundle (as ``load_bundle`` returned it): checkpoint, every inclusion proof and
     signature, the release's manifest, the chain from each member back to its acquisition,
-    consent at release, member files (through ``hash_file``), and the witness quorum."""
+    consent at release, member files (through ``check_file``), and the witness quorum."""
     report = Report()
     verified = _verify_log(doc, trusted, report)
     if verified is None:
         report.summary = "NOT VERIFIED: " + report.failures[0]
         return report
-    _verify_release(doc, verified, report, hash_file)
+    _verify_release(doc, verified, report, check_file)
     cosigners = _verify_witnesses(doc, witnesses, report)
     if quorum > cosigners:
         report.failures.append(f"witnesses: {cosigners} of the {quorum} cosignatures required")
@@ -203,6 +205,8 @@ def verify_bundle(doc: Bundle, trusted: Verifier | None = None,
     else:
         report.claims.append(f"anchors: {len(doc.anchors)} receipt(s) for this checkpoint, not "
                              "checked against a chain here")
+        report.summary += "".join(f"; anchored in block {a.block_number} of chain "
+                                  f"{a.chain_id}" for a in doc.anchors[:3])
     if report.failures:
         report.summary = f"NOT VERIFIED: {len(report.failures)} problem(s); first: " + \
             report.failures[0]
@@ -253,7 +257,7 @@ def _verify_log(doc: Bundle, trusted: Verifier | None, report: Report) -> _Verif
 
 
 def _verify_release(doc: Bundle, v: _Verified, report: Report,
-                    hash_file: HashFile | None) -> None:
+                    check_file: CheckFile | None) -> None:
     release = v.entries.get(doc.release)
     if release is None or release.kind != "dataset.released":
         report.failures.append("release: the bundle's release entry is missing or not a "
@@ -282,7 +286,7 @@ def _verify_release(doc: Bundle, v: _Verified, report: Report,
     report.claims.append(f"release {name}: {traced} of {len(listed)} images verified back to "
                          f"acquisition{under}")
     _verify_consent(v, release, patients, report)
-    _verify_files(doc, listed, report, hash_file)
+    _verify_files(doc, listed, report, check_file)
     report.summary = (f"{traced} of {len(listed)} images verified back to acquisition{under}; "
                       f"consent checked for {len(patients)} patient(s)")
 
@@ -343,7 +347,7 @@ def _verify_consent(v: _Verified, release: Entry, patients: set[str], report: Re
 
 
 def _verify_files(doc: Bundle, members: list[jcs.JSONValue], report: Report,
-                  hash_file: HashFile | None) -> None:
+                  check_file: CheckFile | None) -> None:
     by_index = {m["index"]: m for m in members if isinstance(m, dict)}
     bad = 0
     for item in doc.files:
@@ -352,11 +356,10 @@ def _verify_files(doc: Bundle, members: list[jcs.JSONValue], report: Report,
             report.failures.append(f"files: {item.name} does not match a member's file_sha256")
             bad += 1
             continue
-        if hash_file is not None:
-            digest, error = hash_file(item.name)
-            if digest != item.file_sha256:
-                report.failures.append(f"files: {item.name}: "
-                                       f"{error or 'file_sha256 differs (modified)'}")
+        if check_file is not None:
+            problem = check_file(item.name, member)
+            if problem is not None:
+                report.failures.append(f"files: {item.name}: {problem}")
                 bad += 1
-    checked = "rehashed from --data" if hash_file is not None else "listed (not rehashed)"
+    checked = "rehashed from --data" if check_file is not None else "listed (not rehashed)"
     report.claims.append(f"{len(doc.files) - bad} of {len(doc.files)} member files {checked}")
