@@ -73,7 +73,8 @@ class IngestSummary:
 
 
 def registration(instance: Instance, path_key: str, previous: int | None,
-                 protocol: int | None = None, source: str = "folder") -> Draft:
+                 protocol: int | None = None, source: str = "folder",
+                 source_fields: dict[str, JSONValue] | None = None) -> Draft:
     """The ``instance.registered`` draft for one file; ``refs`` names the path's previous
     version and the protocol it was acquired under, if any."""
     fp = instance.fingerprint
@@ -81,7 +82,7 @@ def registration(instance: Instance, path_key: str, previous: int | None,
         "file_sha256": fp.file_sha256, "pixel_sha256": fp.pixel_sha256,
         "pixel_hash_kind": fp.pixel_hash_kind, "meta_sha256": fp.meta_sha256,
         "transfer_syntax_uid": fp.transfer_syntax_uid, "size": instance.size,
-        "source": {"type": source, "path_key": path_key},
+        "source": {**(source_fields or {}), "type": source, "path_key": path_key},
     }
     if fp.sop_class_uid:
         body["sop_class_uid"] = fp.sop_class_uid
@@ -99,11 +100,13 @@ class Ingester:
     """Decides and appends batches of fingerprinted files for one ledger."""
 
     def __init__(self, space: Workspace, signer: Signer, protocol: int | None = None,
-                 source: str = "folder") -> None:
+                 source: str = "folder",
+                 source_fields: dict[str, JSONValue] | None = None) -> None:
         self.ledger, self.side, self.signer = space.ledger, space.side, signer
         self.project_key = space.project_key
         self.protocol = protocol  # the protocol entry new registrations refer to
         self.source = source  # how the files came: folder, derivation, deidentify, scp...
+        self.source_fields = dict(source_fields or {})  # e.g. the calling AE title, peer
 
     def path_key(self, path: str) -> str:
         """The keyed pseudonym of a file's absolute path."""
@@ -178,7 +181,8 @@ class Ingester:
             previous = versions[-1] if versions else None
             first_with[fp.file_sha256] = len(outcomes)
             drafts.append((len(outcomes), registration(instance, path_keys[path], previous,
-                                                       self.protocol, self.source)))
+                                                       self.protocol, self.source,
+                                                       self.source_fields)))
             outcomes.append(FileOutcome(path, "new-version" if previous is not None
                                         else "registered", previous=previous,
                                         flags=instance.flags))
