@@ -72,17 +72,28 @@ class IngestSummary:
         self.counts[outcome.status] += 1
 
 
+@dataclass(frozen=True)
+class Source:
+    """How files came to the ledger, as their registrations say: ``type`` (folder, scp,
+    orthanc, derivation, deidentify), more ``fields`` about it, the protocol they were
+    acquired under."""
+
+    type: str = "folder"
+    fields: dict[str, JSONValue] = field(default_factory=dict)
+    protocol: int | None = None
+
+
 def registration(instance: Instance, path_key: str, previous: int | None,
-                 protocol: int | None = None, source: str = "folder",
-                 source_fields: dict[str, JSONValue] | None = None) -> Draft:
+                 source: Source | None = None) -> Draft:
     """The ``instance.registered`` draft for one file; ``refs`` names the path's previous
     version and the protocol it was acquired under, if any."""
+    source = source or Source()
     fp = instance.fingerprint
     body: dict[str, JSONValue] = {
         "file_sha256": fp.file_sha256, "pixel_sha256": fp.pixel_sha256,
         "pixel_hash_kind": fp.pixel_hash_kind, "meta_sha256": fp.meta_sha256,
         "transfer_syntax_uid": fp.transfer_syntax_uid, "size": instance.size,
-        "source": {**(source_fields or {}), "type": source, "path_key": path_key},
+        "source": {**source.fields, "type": source.type, "path_key": path_key},
     }
     if fp.sop_class_uid:
         body["sop_class_uid"] = fp.sop_class_uid
@@ -92,7 +103,7 @@ def registration(instance: Instance, path_key: str, previous: int | None,
         body["attributes"] = dict(instance.attributes)
     if instance.flags:
         body["flags"] = list(instance.flags)
-    refs = tuple(r for r in (previous, protocol) if r is not None)
+    refs = tuple(r for r in (previous, source.protocol) if r is not None)
     return Draft("instance.registered", body, dict(instance.subject), refs)
 
 
@@ -104,9 +115,7 @@ class Ingester:
                  source_fields: dict[str, JSONValue] | None = None) -> None:
         self.ledger, self.side, self.signer = space.ledger, space.side, signer
         self.project_key = space.project_key
-        self.protocol = protocol  # the protocol entry new registrations refer to
-        self.source = source  # how the files came: folder, derivation, deidentify, scp...
-        self.source_fields = dict(source_fields or {})  # e.g. the calling AE title, peer
+        self.source = Source(source, dict(source_fields or {}), protocol)
 
     def path_key(self, path: str) -> str:
         """The keyed pseudonym of a file's absolute path."""
@@ -181,8 +190,7 @@ class Ingester:
             previous = versions[-1] if versions else None
             first_with[fp.file_sha256] = len(outcomes)
             drafts.append((len(outcomes), registration(instance, path_keys[path], previous,
-                                                       self.protocol, self.source,
-                                                       self.source_fields)))
+                                                       self.source)))
             outcomes.append(FileOutcome(path, "new-version" if previous is not None
                                         else "registered", previous=previous,
                                         flags=instance.flags))
