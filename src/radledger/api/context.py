@@ -1,0 +1,98 @@
+"""What one API process holds open: the ledger (for writes), read connections, tokens.
+
+SQLite connections are not shared between concurrent requests: writes go through one
+``Ledger`` under a lock (it caches the tree's right border between transactions, and the
+single writer is SQLite's anyway), reads borrow a connection of their own from a small pool,
+so a read never sees another request's open write transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from radledger.ledger.delegated import append_on_behalf
+from radledger.ledger.drafts import Draft
+from radledger.ledger.home import LedgerHome
+from radledger.ledger.service import Ledger, Receipt
+from radledger.ledger.setup import open_ledger
+from radledger.ledger.tokens import TokenHolder, authenticate, open_tokens
+from radledger.storage.sqlite import SQLiteStore
+from radledger.storage.tokens import TokenStore
+
+
+class StorePool:
+    """Read connections to one ledger database, opened on demand and reused."""
+
+    def __init__(self, database: Path) -> None:
+        self._database = database
+        self._free: list[SQLiteStore] = []
+        self._all: list[SQLiteStore] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def store(self) -> Iterator[SQLiteStore]:
+        """A connection for this request alone."""
+        with self._lock:
+            store = self._free.pop() if self._free else None
+        if store is None:
+            store = SQLiteStore.open(self._database)
+            with self._lock:
+                self._all.append(store)
+        try:
+            yield store
+        finally:
+            with self._lock:
+                self._free.append(store)
+
+    def close(self) -> None:
+        """Close every connection (at shutdown)."""
+        with self._lock:
+            for store in self._all:
+                store.close()
+            self._all.clear()
+            self._free.clear()
+
+
+@dataclass
+class ApiContext:
+    """The open ledger home behind an app."""
+
+    home: LedgerHome
+    ledger: Ledger
+    tokens: TokenStore
+    reads: StorePool
+    public_log: bool
+    _write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _token_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, home_path: Path, public_log: bool) -> ApiContext:
+        """Open the ledger home at ``home_path`` (its token store is created if absent)."""
+        home, ledger = open_ledger(home_path)
+        try:
+            tokens = open_tokens(home)
+        except BaseException:
+            ledger.store.close()
+            raise
+        return cls(home, ledger, tokens, StorePool(home.database), public_log)
+
+    def close(self) -> None:
+        """Close every connection."""
+        self.reads.close()
+        self.tokens.close()
+        self.ledger.store.close()
+
+    def authenticate(self, token: str | None) -> TokenHolder:
+        """The holder of a bearer token (see ledger.tokens.authenticate)."""
+        with self._token_lock:
+            return authenticate(self.tokens, token)
+
+    def append(self, draft: Draft, holder: TokenHolder) -> tuple[Receipt, Receipt]:
+        """Append ``draft`` signed by the home's actor key, recorded as done on behalf of
+        ``holder`` (see ledger.delegated)."""
+        with self._write_lock:
+            return append_on_behalf(self.ledger, self.home.actor_signer, draft, holder.name)
