@@ -502,3 +502,29 @@ def test_init_refuses_a_half_made_home(tmp_path: Path, leftover: str) -> None:
         init_ledger(home)
     assert_error(cli("init", str(home)), "incomplete ledger", one_line=False)
     assert {p: p.read_bytes() for p in home.rglob("*") if p.is_file()} == files
+
+
+def test_a_file_open_in_this_process_is_never_read_outside_sqlite(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Closing any descriptor of a file drops this process's POSIX locks on it, so while one
+    of our connections has the ledger open, opening it again must not read its header with a
+    plain open() (https://www.sqlite.org/howtocorrupt.html, 2.2)."""
+    from radledger.storage import sqlite as module  # noqa: PLC0415
+
+    path = tmp_path / "ledger.sqlite3"
+    first = module.SQLiteStore.create(path, {"origin": "x"})
+    reads: list[Path] = []
+    real_open = Path.open
+
+    def spy(self: Path, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        if self == path:
+            reads.append(self)
+        return real_open(self, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(Path, "open", spy)
+    second = module.SQLiteStore.open(path)
+    assert reads == []  # the created connection is still open
+    first.close()
+    second.close()
+    module.SQLiteStore.open(path).close()
+    assert reads == [path]  # nobody had it open: the header is checked again

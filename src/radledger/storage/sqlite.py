@@ -8,6 +8,7 @@ processes queue for the writer instead of failing; readers never block it. The s
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -79,6 +80,9 @@ class WalDatabase:
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self._conn = conn
+        self._file = _file_key(path)
+        if self._file is not None:
+            _OPEN_FILES[self._file] = _OPEN_FILES.get(self._file, 0) + 1
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -133,6 +137,9 @@ class WalDatabase:
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+        if self._file is not None and _OPEN_FILES.get(self._file, 0) > 0:
+            _OPEN_FILES[self._file] -= 1
+            self._file = None
 
     def meta(self) -> dict[str, str]:
         """The meta table (format, origin, ledger id)."""
@@ -381,12 +388,33 @@ class SQLiteStore(WalDatabase):
             ).fetchall()
 
 
+# (device, inode) -> how many of this process's connections have that database file open.
+# A file is read outside SQLite only while none has: closing any descriptor of a file drops
+# every POSIX lock this process holds on it, so reading the header while one of our SQLite
+# connections has the file open would silently release that connection's locks
+# (https://www.sqlite.org/howtocorrupt.html, section 2.2). Such a file was recognised when
+# that connection opened it.
+_OPEN_FILES: dict[tuple[int, int], int] = {}
+
+
+def _file_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def recognise(path: Path, application_id: int = APPLICATION_ID) -> None:
     """Read the file header, without SQLite, and refuse anything but a radledger database.
 
     SQLite's header starts with a fixed 16-byte string; the application id is the big-endian
-    integer at offset 68 (https://www.sqlite.org/fileformat.html).
+    integer at offset 68 (https://www.sqlite.org/fileformat.html). A file that a connection
+    of this process has open is not read again (see _OPEN_FILES).
     """
+    key = _file_key(path)
+    if key is not None and _OPEN_FILES.get(key, 0) > 0:
+        return
     try:
         with path.open("rb") as f:
             header = f.read(_HEADER_SIZE)
