@@ -33,11 +33,14 @@ $(CONTRACT_DEPS): contracts/package.json contracts/package-lock.json
 contract: install $(CONTRACT_DEPS)
 	$(BIN)/python tools/build_contract.py
 
-# DCMTK (dcmconv, dcmcrle, dcmcjpeg, dcmcjpls: one Debian package) re-encodes DICOM files
-# for tests/test_fingerprint_toolkits.py; `make run` does not need it. sudo only when not root.
+# DCMTK (dcmconv, dcmcrle, dcmcjpeg, dcmcjpls, storescu, dcmsend, echoscu) re-encodes and sends
+# DICOM files in the tests; Orthanc (Debian's) is the PACS tests/test_orthanc.py starts as a
+# plain process. `make run` needs neither. sudo only when not root.
 system-deps: $(CONTRACT_DEPS)
 	@command -v dcmconv >/dev/null || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk)
+	@command -v Orthanc >/dev/null || [ -x /usr/sbin/Orthanc ] || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc)
 
 run: install
 	$(BIN)/python -m radledger.demo $(HOME_DIR)

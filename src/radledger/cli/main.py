@@ -21,6 +21,7 @@ from radledger.cli import (
     bundlecmds,
     dicomcmds,
     exportcmds,
+    orthanccmds,
     servecmds,
     tokencmds,
     trailcmds,
@@ -64,6 +65,7 @@ app.add_typer(exportcmds.export_app, name="export")
 app.add_typer(bundlecmds.bundle_app, name="bundle")
 app.add_typer(witnesscmds.witness_app, name="witness")
 app.add_typer(anchorcmds.anchor_app, name="anchor")
+app.add_typer(orthanccmds.orthanc_app, name="orthanc")
 app.add_typer(tokencmds.token_app, name="token")
 app.command("serve")(servecmds.serve)
 
