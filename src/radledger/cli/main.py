@@ -22,6 +22,7 @@ from radledger.cli import (
     dicomcmds,
     exportcmds,
     orthanccmds,
+    scpcmds,
     servecmds,
     tokencmds,
     trailcmds,
@@ -60,6 +61,7 @@ app.command("append")(appendcmd.append)
 app.command("ingest")(dicomcmds.ingest)
 app.command("history")(dicomcmds.history)
 app.command("deidentify")(dicomcmds.deidentify)
+app.command("scp")(scpcmds.scp)
 trailcmds.register(app)
 app.add_typer(exportcmds.export_app, name="export")
 app.add_typer(bundlecmds.bundle_app, name="bundle")
