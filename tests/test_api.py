@@ -504,3 +504,21 @@ def test_an_entry_too_large_for_a_bundle_is_named(home: LedgerHome) -> None:
         assert api.get("/tile/entries/000.p/2").status_code == 200
         message = _error(api.get("/tile/entries/000.p/3"), 501, "entry_too_large_for_bundle")
         assert "entry 2" in message and "/entries/2" in message
+
+
+def test_a_flooding_token_gets_429_and_the_others_and_the_writer_carry_on(
+        home: LedgerHome, tokens: dict[str, str]) -> None:
+    from radledger.api.ratelimit import TokenBuckets  # noqa: PLC0415
+
+    now = [1000.0]
+    limits = TokenBuckets(rate=2.0, burst=3, clock=lambda: now[0])
+    with _api(home, limits=limits) as api:
+        statuses = [api.get("/entries/0", tokens["reader"]).status_code for _ in range(5)]
+        assert statuses == [200, 200, 200, 429, 429]
+        flooded = api.get("/entries/0", tokens["reader"])
+        _error(flooded, 429, "rate_limited")
+        assert flooded.headers["retry-after"] == "1"
+        appended = api.post("/entries", tokens["writer"], json=DRAFT)  # another token
+        assert appended.status_code == 201, appended.text
+        now[0] += 1.0  # two more requests a second
+        assert api.get("/entries/0", tokens["reader"]).status_code == 200

@@ -17,22 +17,25 @@ from radledger.api import routes_entries, routes_log
 from radledger.api.context import ApiContext
 from radledger.api.errors import install_error_handlers
 from radledger.api.limits import DEFAULT_MAX_BODY, BodyLimit
+from radledger.api.ratelimit import TokenBuckets
 from radledger.ledger.home import load_home
 
 
 def create_app(home_path: Path, *, public_log: bool = True,
-               max_body: int = DEFAULT_MAX_BODY) -> FastAPI:
+               max_body: int = DEFAULT_MAX_BODY, limits: TokenBuckets | None = None
+               ) -> FastAPI:
     """The API over the ledger home at ``home_path``.
 
     ``public_log``: the tlog-tiles read path (``/checkpoint``, ``/tile/...``) needs no token.
     ``max_body``: request bodies over this many bytes are refused with 413.
+    ``limits``: requests per token (default: TokenBuckets(); over it, 429 with Retry-After).
     Raises LedgerHomeError if there is no complete ledger home at ``home_path``.
     """
     home = load_home(home_path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = ApiContext.open(home.path, public_log)
+        ctx = ApiContext.open(home.path, public_log, limits)
         app.state.radledger = ctx
         try:
             yield

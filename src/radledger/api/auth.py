@@ -38,6 +38,7 @@ class Requires:
     def __call__(self, ctx: Context, credentials: Credentials) -> TokenHolder:
         holder = ctx.authenticate(credentials.credentials if credentials else None)
         require(holder, self.permission)
+        ctx.limits.take(holder.name)  # 429 before any work is done for a flooding token
         return holder
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from radledger.api.ratelimit import TokenBuckets
 from radledger.ledger.delegated import append_on_behalf
 from radledger.ledger.drafts import Draft
 from radledger.ledger.home import LedgerHome
@@ -66,11 +67,13 @@ class ApiContext:
     tokens: TokenStore
     reads: StorePool
     public_log: bool
+    limits: TokenBuckets = field(default_factory=TokenBuckets)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
     _token_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def open(cls, home_path: Path, public_log: bool) -> ApiContext:
+    def open(cls, home_path: Path, public_log: bool,
+             limits: TokenBuckets | None = None) -> ApiContext:
         """Open the ledger home at ``home_path`` (its token store is created if absent)."""
         home, ledger = open_ledger(home_path)
         try:
@@ -78,7 +81,8 @@ class ApiContext:
         except BaseException:
             ledger.store.close()
             raise
-        return cls(home, ledger, tokens, StorePool(home.database), public_log)
+        return cls(home, ledger, tokens, StorePool(home.database), public_log,
+                   limits or TokenBuckets())
 
     def close(self) -> None:
         """Close every connection."""

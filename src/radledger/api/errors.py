@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from radledger.api.ratelimit import RateLimited
 from radledger.errors import (
     AnchorError,
     CanonicalJSONError,
@@ -57,6 +58,7 @@ STATUS: dict[type[RadledgerError], tuple[int, str]] = {
     VerificationError: (409, "verification_failed"),
     EntryTooLargeForBundle: (501, "entry_too_large_for_bundle"),
     StorageBusy: (503, "storage_busy"),
+    RateLimited: (429, "rate_limited"),
     StorageFull: (507, "storage_full"),
     StorageCorrupt: (500, "storage_corrupt"),
     StorageError: (500, "storage_error"),
@@ -93,6 +95,8 @@ async def _radledger_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RadledgerError)
     status, code = status_of(exc)
     headers = {"Retry-After": str(RETRY_AFTER_BUSY_S)} if isinstance(exc, StorageBusy) else {}
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     if status >= 500 and status not in _SHOWN_5XX:  # noqa: PLR2004
         log.error("%s: %s", code, exc)
         return error_response(status, code, "the server could not complete the request; "
