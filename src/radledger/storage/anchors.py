@@ -7,20 +7,14 @@ never exported): they get a small file of their own. The schema is ``anchors_sch
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from radledger.core.anchor import AnchorReceipt
-from radledger.errors import UnrecognisedDatabase
-from radledger.storage.sqlite import FORMAT, WalDatabase, _statements, _translated, recognise
+from radledger.storage.sqlite import WalDatabase, _translated
 
 ANCHORS_APPLICATION_ID = 0x52444C41  # "RDLA"
 _COLUMNS = ("chain_id, contract, tx_hash, block_number, block_hash, block_time, log_index, "
             "sender, origin, tree_size, root_hash")
-
-
-def _schema() -> str:
-    return resources.files("radledger.storage").joinpath("anchors_schema.sql").read_text()
 
 
 class AnchorStore(WalDatabase):
@@ -32,21 +26,8 @@ class AnchorStore(WalDatabase):
 
         Raises UnrecognisedDatabase if the file is something else or another ledger's.
         """
-        if not path.exists():
-            return cls(path, cls._create_file(path, ANCHORS_APPLICATION_ID, _schema(),
-                                              {"ledger_id": ledger_id}))
-        recognise(path, ANCHORS_APPLICATION_ID)
-        store = cls(path, cls._connect(path))
-        meta = store.meta()
-        if meta.get("format") != FORMAT or meta.get("ledger_id") != ledger_id:
-            store.close()
-            raise UnrecognisedDatabase(
-                f"{path} holds the anchors of another ledger (ledger id "
-                f"{meta.get('ledger_id')!r}, not {ledger_id!r})")
-        with store.write(), _translated("upgrading the anchor store"):
-            for statement in _statements(_schema()):
-                store._conn.execute(statement)
-        return store
+        return cls.open_home_file(path, ANCHORS_APPLICATION_ID, "anchors_schema.sql",
+                                  ledger_id, "anchors")
 
     def add(self, receipt: AnchorReceipt) -> None:
         """Record a receipt (a second one for the same checkpoint and contract is ignored).

@@ -10,12 +10,9 @@ locator of an ingested file lives, so erasure (``forget_files``) covers it too.
 from __future__ import annotations
 
 import time
-from importlib import resources
 from pathlib import Path
 
-from radledger.errors import UnrecognisedDatabase
-from radledger.storage.mounts import refuse_network_filesystem
-from radledger.storage.sqlite import FORMAT, WalDatabase, _statements, _translated, recognise
+from radledger.storage.sqlite import WalDatabase, _translated
 
 ORTHANC_APPLICATION_ID = 0x52444C4F  # "RDLO"
 STATE_FILE = "orthanc.sqlite3"
@@ -30,23 +27,8 @@ class OrthancState(WalDatabase):
 
         Raises UnrecognisedDatabase if the file is something else or another ledger's.
         """
-        schema = resources.files("radledger.storage").joinpath("orthanc_schema.sql").read_text()
-        if not path.exists():
-            return cls(path, cls._create_file(path, ORTHANC_APPLICATION_ID, schema,
-                                              {"ledger_id": ledger_id}))
-        refuse_network_filesystem(path.parent)
-        recognise(path, ORTHANC_APPLICATION_ID)
-        state = cls(path, cls._connect(path))
-        meta = state.meta()
-        if meta.get("format") != FORMAT or meta.get("ledger_id") != ledger_id:
-            state.close()
-            raise UnrecognisedDatabase(
-                f"{path} is the Orthanc follower state of another ledger or format (ledger "
-                f"id {meta.get('ledger_id')!r}); move it away to follow from the start")
-        with state.write(), _translated("upgrading the Orthanc follower state"):
-            for statement in _statements(schema):
-                state._conn.execute(statement)
-        return state
+        return cls.open_home_file(path, ORTHANC_APPLICATION_ID, "orthanc_schema.sql",
+                                  ledger_id, "Orthanc follower state")
 
     def cursor(self, server: str) -> int:
         """The Seq of the last change of ``server`` fully processed (0: none yet)."""

@@ -9,11 +9,9 @@ evidence. The schema is ``side_schema.sql``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from importlib import resources
 from pathlib import Path
 
-from radledger.errors import UnrecognisedDatabase
-from radledger.storage.sqlite import FORMAT, WalDatabase, _statements, _translated, recognise
+from radledger.storage.sqlite import WalDatabase, _translated
 
 SIDE_APPLICATION_ID = 0x52444C53  # "RDLS"
 _IN_LIMIT = 500
@@ -24,37 +22,16 @@ class SideStore(WalDatabase):
 
     @classmethod
     def open_or_create(cls, path: Path, ledger_id: str) -> SideStore:
-        """Open the side store at ``path``, creating it if absent.
+        """Open the side store at ``path``, creating it if absent; deleted content is
+        overwritten on disk (``secure_delete``), for erasure.
 
         Raises UnrecognisedDatabase if the file is something else or another ledger's.
         """
-        if not path.exists():
-            schema = resources.files("radledger.storage").joinpath("side_schema.sql")
-            conn = cls._create_file(path, SIDE_APPLICATION_ID, schema.read_text(),
-                                    {"ledger_id": ledger_id, "indexed_to": "0"})
-            with _translated("opening the side store"):
-                conn.execute("PRAGMA secure_delete = ON")
-            return cls(path, conn)
-        recognise(path, SIDE_APPLICATION_ID)
-        store = cls(path, cls._connect(path))
-        meta = store.meta()
-        if meta.get("format") != FORMAT or meta.get("ledger_id") != ledger_id:
-            store.close()
-            raise UnrecognisedDatabase(
-                f"{path} is the side store of another ledger (ledger id "
-                f"{meta.get('ledger_id')!r}, not {ledger_id!r}); move it away to rebuild it"
-            )
-        store._upgrade()
+        store = cls.open_home_file(path, SIDE_APPLICATION_ID, "side_schema.sql", ledger_id,
+                                   "side store")
+        with _translated("opening the side store"):
+            store._conn.execute("PRAGMA secure_delete = ON")
         return store
-
-    def _upgrade(self) -> None:
-        """Apply the (idempotent) schema, and overwrite deleted content on disk."""
-        schema = resources.files("radledger.storage").joinpath("side_schema.sql").read_text()
-        with _translated("upgrading the side store"):
-            self._conn.execute("PRAGMA secure_delete = ON")
-        with self.write(), _translated("upgrading the side store"):
-            for statement in _statements(schema):
-                self._conn.execute(statement)
 
     # -- the lookup index ------------------------------------------------------------------
     def indexed_to(self) -> int:

@@ -8,6 +8,8 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) STRICT;
+-- how many ledger entries the lookup index covers (see ledger/lookup.py)
+INSERT OR IGNORE INTO meta (key, value) VALUES ('indexed_to', '0');
 
 -- Derived from the ledger, rebuildable from it: which entries name which pseudonymous key,
 -- file hash or referenced entry. key = one tag byte + the value (see ledger/lookup.py).

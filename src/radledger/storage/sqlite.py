@@ -134,6 +134,34 @@ class WalDatabase:
             conn.execute("COMMIT")
         return conn
 
+    @classmethod
+    def open_home_file(cls, path: Path, application_id: int, schema_file: str,
+                       ledger_id: str, what: str) -> Self:
+        """Open one of a ledger home's own stores (side store, tokens, anchors, follower
+        state), creating it if absent; its schema, idempotent, is applied on every open, so a
+        store made by an earlier radledger gains the tables added since.
+
+        Raises UnrecognisedDatabase if the file is something else, or ``what`` of another
+        ledger.
+        """
+        schema = resources.files("radledger.storage").joinpath(schema_file).read_text()
+        if not path.exists():
+            return cls(path, cls._create_file(path, application_id, schema,
+                                              {"ledger_id": ledger_id}))
+        refuse_network_filesystem(path.parent)
+        recognise(path, application_id)
+        store = cls(path, cls._connect(path))
+        meta = store.meta()
+        if meta.get("format") != FORMAT or meta.get("ledger_id") != ledger_id:
+            store.close()
+            raise UnrecognisedDatabase(
+                f"{path} holds the {what} of another ledger (ledger id "
+                f"{meta.get('ledger_id')!r}, not {ledger_id!r}); move it away to start over")
+        with store.write(), _translated(f"upgrading the {what}"):
+            for statement in _statements(schema):
+                store._conn.execute(statement)
+        return store
+
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()

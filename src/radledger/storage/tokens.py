@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-from radledger.errors import InputError, UnrecognisedDatabase
-from radledger.storage.sqlite import FORMAT, WalDatabase, _translated, recognise
+from radledger.errors import InputError
+from radledger.storage.sqlite import WalDatabase, _translated
 
 TOKENS_APPLICATION_ID = 0x52444C54  # "RDLT"
 _COLUMNS = "name, role, created_at, revoked_at"
-
-
-def _schema() -> str:
-    return resources.files("radledger.storage").joinpath("tokens_schema.sql").read_text()
 
 
 @dataclass(frozen=True)
@@ -42,18 +37,8 @@ class TokenStore(WalDatabase):
 
         Raises UnrecognisedDatabase if the file is something else or another ledger's.
         """
-        if not path.exists():
-            return cls(path, cls._create_file(path, TOKENS_APPLICATION_ID, _schema(),
-                                              {"ledger_id": ledger_id}))
-        recognise(path, TOKENS_APPLICATION_ID)
-        store = cls(path, cls._connect(path))
-        meta = store.meta()
-        if meta.get("format") != FORMAT or meta.get("ledger_id") != ledger_id:
-            store.close()
-            raise UnrecognisedDatabase(
-                f"{path} holds the tokens of another ledger (ledger id "
-                f"{meta.get('ledger_id')!r}, not {ledger_id!r})")
-        return store
+        return cls.open_home_file(path, TOKENS_APPLICATION_ID, "tokens_schema.sql",
+                                  ledger_id, "tokens")
 
     def add(self, name: str, role: str, digest: bytes, now: int) -> None:
         """Store a new token's digest. Raises InputError if ``name`` is held by a token in
