@@ -29,8 +29,9 @@ from pydicom import dcmread
 
 from radledger.core.pseudonym import pseudonym
 from radledger.dicom.synthetic import Acquisition, canary_patient, fake_patients, write_study
+from radledger.errors import OrthancError, OrthancUnreachable
 from radledger.ledger.orthanc import STABLE_STUDY, Follower
-from radledger.ledger.orthanc_http import HttpOrthanc, OrthancError, OrthancUnreachable
+from radledger.ledger.orthanc_http import HttpOrthanc
 from radledger.ledger.setup import Workspace, init_ledger, open_ledger, open_workspace
 from radledger.ledger.verify import verify_ledger
 from radledger.storage.orthanc_state import STATE_FILE, OrthancState

@@ -24,10 +24,13 @@
     │   ├── StorageCorrupt              the store is damaged; writes are refused
     │   ├── StorageFull                 no space left; nothing partial was written
     │   └── StorageBusy                 the single writer could not be had in time
-    └── AnchorError                     a public anchor cannot be written or checked (exit 2)
-        ├── ChainUnreachable            the RPC endpoint does not answer as an Ethereum node
-        ├── AnchorKeyError              the Ethereum key file is missing, malformed or exposed
-        └── NotAnchorContract           the address holds no RadledgerAnchor contract
+    ├── AnchorError                     a public anchor cannot be written or checked (exit 2)
+    │   ├── ChainUnreachable            the RPC endpoint does not answer as an Ethereum node
+    │   ├── AnchorKeyError              the Ethereum key file is missing, malformed or exposed
+    │   └── NotAnchorContract           the address holds no RadledgerAnchor contract
+    └── OrthancError                    Orthanc answered, but not as the follower expects
+        ├── OrthancUnreachable          the Orthanc server does not answer
+        └── OrthancAuthError            Orthanc refused the credentials
 
 Verification errors keep their evidence in attributes (``index``, ``block``, ``expected``,
 ``computed``) so callers can report it without parsing messages.
@@ -194,3 +197,20 @@ class NotAnchorContract(AnchorError):
     """The contract address holds no code, or other code than RadledgerAnchor's."""
 
     hint = "deploy one with `radledger anchor deploy` and pass its address as --contract"
+
+
+class OrthancError(RadledgerError):
+    """Orthanc answered, but not as the follower expects (an HTTP error, not JSON)."""
+
+
+class OrthancUnreachable(OrthancError):
+    """The Orthanc server does not answer: down, wrong address or port, timeout, TLS."""
+
+    hint = "check --url (for example http://127.0.0.1:8042) and that Orthanc is running"
+
+
+class OrthancAuthError(OrthancError):
+    """Orthanc refused the credentials."""
+
+    hint = ("check --user, and --password or RADLEDGER_ORTHANC_PASSWORD; the user needs "
+            "read access to /changes, /studies, /series and /instances")

@@ -105,7 +105,7 @@ def _serve(follower: Follower, loaded: LedgerHome, show: _Renderer, interval: fl
            verify_every: float | None) -> None:
     """Poll until SIGINT or SIGTERM. Orthanc being down or answering an error is a warning
     and the next poll retries; refused credentials end the command (exit 2)."""
-    from radledger.ledger.orthanc_http import OrthancAuthError, OrthancError  # noqa: PLC0415
+    from radledger.errors import OrthancAuthError, OrthancError  # noqa: PLC0415
 
     next_verify = time.monotonic() if verify_every is not None else None
     with _stop_on_signals() as stopping:

@@ -38,13 +38,13 @@ from radledger.core.entry import MAX_REFS
 from radledger.core.jcs import JSONValue
 from radledger.core.note import Signer
 from radledger.core.pseudonym import pseudonym
-from radledger.errors import InputError
+from radledger.errors import InputError, OrthancError
 from radledger.ledger import lookup
 from radledger.ledger.drafts import Draft
 from radledger.ledger.files import Result, describe, file_sha256
 from radledger.ledger.fixity import FileCheck
 from radledger.ledger.ingest import FileOutcome, Ingester
-from radledger.ledger.orthanc_http import OrthancClient, OrthancError
+from radledger.ledger.orthanc_http import OrthancClient
 from radledger.ledger.setup import Workspace
 from radledger.storage.orthanc_state import OrthancState
 

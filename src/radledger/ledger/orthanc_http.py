@@ -10,12 +10,8 @@ credentials (``http://user:pw@host``) is refused rather than cleaned, since it h
 already been typed where it may be logged. Redirects are refused too, so the credentials
 never follow one to another host.
 
-Errors::
-
-    RadledgerError
-    └── OrthancError               Orthanc answered, but not as expected (exit 2)
-        ├── OrthancUnreachable     no answer: down, wrong address, timeout, TLS failure
-        └── OrthancAuthError       the credentials were refused (401/403)
+Errors (in ``radledger.errors``): OrthancError when Orthanc answers but not as expected,
+OrthancUnreachable when it does not answer, OrthancAuthError when it refuses the credentials.
 """
 
 from __future__ import annotations
@@ -29,28 +25,11 @@ import urllib.request
 from typing import IO, Protocol
 
 from radledger.core.jcs import JSONValue
-from radledger.errors import InputError, RadledgerError
+from radledger.errors import InputError, OrthancAuthError, OrthancError, OrthancUnreachable
 
 TIMEOUT_S = 30.0
 _CHUNK = 1 << 20
 _MAX_JSON = 64 << 20  # a page of /changes is a few kB; refuse a server that sends gigabytes
-
-
-class OrthancError(RadledgerError):
-    """Orthanc answered, but not as the follower expects (an HTTP error, not JSON)."""
-
-
-class OrthancUnreachable(OrthancError):
-    """The Orthanc server does not answer: down, wrong address or port, timeout, TLS."""
-
-    hint = "check --url (for example http://127.0.0.1:8042) and that Orthanc is running"
-
-
-class OrthancAuthError(OrthancError):
-    """Orthanc refused the credentials."""
-
-    hint = ("check --user, and --password or RADLEDGER_ORTHANC_PASSWORD; the user needs "
-            "read access to /changes, /studies, /series and /instances")
 
 
 class OrthancClient(Protocol):
