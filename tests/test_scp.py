@@ -330,7 +330,10 @@ def test_kill_9_while_sending_loses_no_acknowledged_instance(tmp_path: Path) -> 
     done = subprocess.run([EXE, "verify", "--home", str(tmp_path / "home"), "--data",
                            str(tmp_path / "store")], capture_output=True, text=True,
                           check=False)
-    assert done.returncode == 0 and f"{len(files)} ok" in done.stdout, done.stdout + done.stderr
+    # a copy killed after its fsync but before its rename may stay in .incoming (young
+    # temporary files are kept for another SCP sharing the store); its bytes are registered
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 modified, 0 missing, 0 unregistered" in done.stdout, done.stdout
 
 
 def test_a_storage_failure_is_answered_out_of_resources(tmp_path: Path) -> None:
