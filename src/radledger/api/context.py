@@ -19,7 +19,7 @@ from radledger.ledger.delegated import append_on_behalf
 from radledger.ledger.drafts import Draft
 from radledger.ledger.home import LedgerHome
 from radledger.ledger.service import Ledger, Receipt
-from radledger.ledger.setup import open_ledger
+from radledger.ledger.setup import Workspace, open_ledger, open_workspace
 from radledger.ledger.tokens import TokenHolder, authenticate, open_tokens
 from radledger.storage.sqlite import SQLiteStore
 from radledger.storage.tokens import TokenStore
@@ -68,6 +68,7 @@ class ApiContext:
     reads: StorePool
     public_log: bool
     limits: TokenBuckets = field(default_factory=TokenBuckets)
+    workspace: Workspace | None = None  # the ledger with its side store, for DICOM and trail
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
     _token_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,19 +82,35 @@ class ApiContext:
         except BaseException:
             ledger.store.close()
             raise
-        return cls(home, ledger, tokens, StorePool(home.database), public_log,
-                   limits or TokenBuckets())
+        ctx = cls(home, ledger, tokens, StorePool(home.database), public_log,
+                  limits or TokenBuckets())
+        try:
+            ctx.workspace = open_workspace(home, ledger)
+        except BaseException:
+            ctx.close()
+            raise
+        return ctx
 
     def close(self) -> None:
         """Close every connection."""
         self.reads.close()
         self.tokens.close()
+        if self.workspace is not None:
+            self.workspace.side.close()
         self.ledger.store.close()
 
     def authenticate(self, token: str | None) -> TokenHolder:
         """The holder of a bearer token (see ledger.tokens.authenticate)."""
         with self._token_lock:
             return authenticate(self.tokens, token)
+
+    @contextmanager
+    def writing(self) -> Iterator[Workspace]:
+        """The workspace, held by this request alone (the one writer of this process); trail,
+        ingest and release services run inside it, in a worker thread."""
+        assert self.workspace is not None  # set by open()
+        with self._write_lock:
+            yield self.workspace
 
     def append(self, draft: Draft, holder: TokenHolder) -> tuple[Receipt, Receipt]:
         """Append ``draft`` signed by the home's actor key, recorded as done on behalf of
