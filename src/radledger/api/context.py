@@ -9,7 +9,7 @@ so a read never sees another request's open write transaction.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,22 +21,30 @@ from radledger.ledger.home import LedgerHome
 from radledger.ledger.service import Ledger, Receipt
 from radledger.ledger.setup import Workspace, open_ledger, open_workspace
 from radledger.ledger.tokens import TokenHolder, authenticate, open_tokens
+from radledger.storage.base import LedgerStore
 from radledger.storage.sqlite import SQLiteStore
 from radledger.storage.tokens import TokenStore
 
 
 class StorePool:
-    """Read connections to one ledger database, opened on demand and reused."""
+    """Read connections to one ledger database, opened on demand and reused.
 
-    def __init__(self, database: Path) -> None:
-        self._database = database
-        self._free: list[SQLiteStore] = []
-        self._all: list[SQLiteStore] = []
+    For a PostgreSQL ledger every request shares the writer's store, whose own connection
+    pool gives each thread its own connection (storage/postgres.py)."""
+
+    def __init__(self, home: LedgerHome, shared: LedgerStore | None = None) -> None:
+        self._database = home.database
+        self._shared = shared if home.database_url is not None else None
+        self._free: list[LedgerStore] = []
+        self._all: list[LedgerStore] = []
         self._lock = threading.Lock()
 
     @contextmanager
-    def store(self) -> Iterator[SQLiteStore]:
+    def store(self) -> Iterator[LedgerStore]:
         """A connection for this request alone."""
+        if self._shared is not None:
+            yield self._shared
+            return
         with self._lock:
             store = self._free.pop() if self._free else None
         if store is None:
@@ -69,6 +77,7 @@ class ApiContext:
     public_log: bool
     limits: TokenBuckets = field(default_factory=TokenBuckets)
     workspace: Workspace | None = None  # the ledger with its side store, for DICOM and trail
+    after_write: Callable[[], None] | None = None  # e.g. api.witnessing.WitnessSync.poke
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
     _token_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -82,7 +91,7 @@ class ApiContext:
         except BaseException:
             ledger.store.close()
             raise
-        ctx = cls(home, ledger, tokens, StorePool(home.database), public_log,
+        ctx = cls(home, ledger, tokens, StorePool(home, ledger.store), public_log,
                   limits or TokenBuckets())
         try:
             ctx.workspace = open_workspace(home, ledger)
@@ -109,11 +118,23 @@ class ApiContext:
         """The workspace, held by this request alone (the one writer of this process); trail,
         ingest and release services run inside it, in a worker thread."""
         assert self.workspace is not None  # set by open()
-        with self._write_lock:
-            yield self.workspace
+        try:
+            with self._write_lock:
+                yield self.workspace
+        finally:
+            self._written()
+
+    def _written(self) -> None:
+        """After a writer released the lock (never under it: the hook must not delay)."""
+        if self.after_write is not None:
+            self.after_write()
 
     def append(self, draft: Draft, holder: TokenHolder) -> tuple[Receipt, Receipt]:
         """Append ``draft`` signed by the home's actor key, recorded as done on behalf of
         ``holder`` (see ledger.delegated)."""
-        with self._write_lock:
-            return append_on_behalf(self.ledger, self.home.actor_signer, draft, holder.name)
+        try:
+            with self._write_lock:
+                return append_on_behalf(self.ledger, self.home.actor_signer, draft,
+                                        holder.name)
+        finally:
+            self._written()

@@ -82,12 +82,17 @@ def init(
     ] = None,
     actor: Annotated[str | None, typer.Option(
         help="Name of your own signing key (default: your login name).")] = None,
+    database: Annotated[str | None, typer.Option(
+        "--database", help="Keep the ledger in PostgreSQL: a postgresql:// URL (put the "
+        "password in ~/.pgpass, not the URL). Default: ledger.sqlite3 in the home.")] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a ledger: database, ledger signing key, your actor key, project pseudonym key."""
     path = Path(directory) if directory else resolve_home(home)
-    created, ledger = init_ledger(path, origin, actor)
+    if database is not None and not database.startswith(("postgresql://", "postgres://")):
+        raise InputError(f"--database must be a postgresql:// URL, not {database[:40]!r}")
+    created, ledger = init_ledger(path, origin, actor, database_url=database)
     vkey = format_vkey(created.origin, created.ledger_signer.signing_key.public_key)
     if as_json:
         echo_json({"home": str(path), "origin": created.origin, "vkey": vkey,

@@ -28,7 +28,7 @@ from urllib.parse import quote
 
 from radledger.core import jcs, merkle
 from radledger.errors import CanonicalJSONError, InputError
-from radledger.storage.sqlite import SQLiteStore
+from radledger.storage.base import LedgerStore
 
 Entry = Mapping[str, object]
 TERMS_URI = "urn:radledger:terms:"  # radledger's own vocabulary: kinds, operations, attributes
@@ -64,7 +64,7 @@ def parse_rows(rows: Iterable[tuple[int, bytes]]) -> list[EntryPair]:
     return parsed
 
 
-def ledger_entries(store: SQLiteStore, start: int = 0, end: int | None = None
+def ledger_entries(store: LedgerStore, start: int = 0, end: int | None = None
                    ) -> list[EntryPair]:
     """Every entry with ``start <= index < end`` (``end`` defaults to the ledger size)."""
     stop = store.entry_count() if end is None else min(end, store.entry_count())

@@ -22,7 +22,7 @@ from radledger.ledger import lookup
 from radledger.ledger.files import Hashed, describe, hash_task, in_order, walk
 from radledger.ledger.service import Ledger
 from radledger.ledger.setup import Workspace
-from radledger.storage.side import SideStore
+from radledger.storage.base import SideStorage
 
 FAILING = ("modified", "missing")
 
@@ -88,7 +88,7 @@ def check_data(space: Workspace, folder: Path, workers: int,
     return report
 
 
-def _check(ledger: Ledger, side: SideStore, project_key: bytes, hashed: Hashed,
+def _check(ledger: Ledger, side: SideStorage, project_key: bytes, hashed: Hashed,
            index: int | None) -> FileCheck:
     path, digest, error = hashed
     if index is None:  # not registered at this path: is its content known?

@@ -3,7 +3,8 @@
 ::
 
     radledger-home/
-      radledger.toml        origin, ledger id, database file, default actor
+      radledger.toml        origin, ledger id, database (a file in the home, or a
+                            postgresql:// URL: storage/postgres.py), default actor
       ledger.sqlite3        the ledger (entries, tree nodes, blocks, checkpoints)
       side.sqlite3          the side store: lookup index and ingested files' paths (local,
                             erasable, never exported; created on first use)
@@ -52,6 +53,7 @@ class LedgerHome:
     ledger_signer: Signer
     actor_signer: Signer
     project_key: bytes
+    database_url: str | None = None  # a PostgreSQL ledger (then ``database`` is unused)
 
     @property
     def side_database(self) -> Path:
@@ -105,8 +107,12 @@ def _toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def create_home(path: Path, origin: str | None, actor_name: str | None) -> LedgerHome:
-    """Create the folder and keys (not the database or config). Refuses an existing ledger."""
+def create_home(path: Path, origin: str | None, actor_name: str | None,
+                database_url: str | None = None) -> LedgerHome:
+    """Create the folder and keys (not the database or config). Refuses an existing ledger.
+
+    ``database_url``: a ``postgresql://`` URL to keep the ledger in PostgreSQL instead of
+    ``ledger.sqlite3`` in the home."""
     if (path / CONFIG).exists():
         raise LedgerHomeError(f"{path} already holds a ledger ({CONFIG} exists)")
     ledger_id = secrets.token_hex(8)
@@ -126,7 +132,7 @@ def create_home(path: Path, origin: str | None, actor_name: str | None) -> Ledge
         _write_secret(keys / file, format_skey(signer.name, signer.signing_key) + "\n")
     _write_secret(keys / "project.key", project_key.hex() + "\n")
     return LedgerHome(path, origin, ledger_id, path / DATABASE, ledger_signer, actor_signer,
-                      project_key)
+                      project_key, database_url)
 
 
 def write_config(home: LedgerHome) -> None:
@@ -136,7 +142,8 @@ def write_config(home: LedgerHome) -> None:
     config = (
         "# radledger ledger home; the keys live in keys/, never in the database\n"
         f"format = 1\norigin = {_toml_string(origin)}\nledger_id = {_toml_string(ledger_id)}\n"
-        f"database = {_toml_string(DATABASE)}\nactor = {_toml_string(actor_name)}\n"
+        f"database = {_toml_string(home.database_url or DATABASE)}\n"
+        f"actor = {_toml_string(actor_name)}\n"
     )
     tmp = path / (CONFIG + ".tmp")
     tmp.write_text(config)
@@ -165,6 +172,9 @@ def load_home(path: Path) -> LedgerHome:
         raise LedgerHomeError(
             f"keys/ledger.skey is for {ledger_signer.name!r}, not origin {config['origin']!r}"
         )
+    if config["database"].startswith(("postgresql://", "postgres://")):
+        return LedgerHome(path, config["origin"], config["ledger_id"], path / DATABASE,
+                          ledger_signer, actor_signer, project_key, config["database"])
     database = Path(config["database"])
     return LedgerHome(path, config["origin"], config["ledger_id"],
                       database if database.is_absolute() else path / database,

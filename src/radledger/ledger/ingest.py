@@ -30,7 +30,6 @@ from radledger.ledger import lookup
 from radledger.ledger.drafts import Draft
 from radledger.ledger.files import Known, Result, describe, describe_task, in_order, walk
 from radledger.ledger.setup import Workspace
-from radledger.storage.side import SideStore
 
 BATCH = 256  # files decided and appended per transaction
 
@@ -133,10 +132,10 @@ class Ingester:
     def known_files(self) -> Callable[[], Known]:
         """A factory, run in each worker, of the check "is a file with this SHA-256
         registered?" against the side store (each worker opens its own connection)."""
-        path, ledger_id = self.side.path, self.side.meta()["ledger_id"]
+        reopen = self.side.reopener(self.side.meta()["ledger_id"])
 
         def build() -> Known:
-            side = SideStore.open_or_create(path, ledger_id)
+            side = reopen()
 
             def known(file_sha256: str) -> bool:
                 wanted = lookup.key(lookup.FILE, file_sha256)

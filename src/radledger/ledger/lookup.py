@@ -28,8 +28,7 @@ import json
 import re
 from collections.abc import Iterator
 
-from radledger.storage.side import SideStore
-from radledger.storage.sqlite import SQLiteStore
+from radledger.storage.base import LedgerStore, SideStorage
 
 SUBJECT_TAGS = {"patient": b"P", "study": b"S", "series": b"E", "instance": b"I"}
 FILE, PIXEL, PATH, REF, NAME = b"F", b"X", b"L", b"R", b"N"
@@ -54,7 +53,7 @@ def name_key(kind: str, name: str) -> bytes:
     return NAME + hashlib.sha256(kind.encode() + b"\0" + name.encode()).digest()
 
 
-def entry_keys(store: SQLiteStore, data: bytes) -> Iterator[bytes]:
+def entry_keys(store: LedgerStore, data: bytes) -> Iterator[bytes]:
     """The lookup keys of one stored entry (its bytes were verified when appended)."""
     obj = json.loads(data)
     for name, value in obj.get("subject", {}).items():
@@ -77,7 +76,7 @@ def entry_keys(store: SQLiteStore, data: bytes) -> Iterator[bytes]:
             yield ref_key(target)
 
 
-def catch_up(store: SQLiteStore, side: SideStore) -> int:
+def catch_up(store: LedgerStore, side: SideStorage) -> int:
     """Index the entries appended since the side store last looked; returns the ledger
     size indexed. Requires an open write transaction on ``side``."""
     if side.meta().get("index_version") != INDEX_VERSION:

@@ -9,7 +9,7 @@ from radledger.core import merkle
 from radledger.core.checkpoint import Checkpoint, open_checkpoint
 from radledger.core.note import Verifier
 from radledger.errors import InputError, ProofError, RollbackError, StorageCorrupt
-from radledger.storage.sqlite import SQLiteStore
+from radledger.storage.base import LedgerStore
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class ConsistencyResult:
     root2: bytes
 
 
-def _reader(store: SQLiteStore) -> merkle.NodeReader:
+def _reader(store: LedgerStore) -> merkle.NodeReader:
     def get_node(level: int, index: int) -> bytes:
         node = store.node(level, index)
         if node is None:
@@ -44,19 +44,19 @@ def _reader(store: SQLiteStore) -> merkle.NodeReader:
     return get_node
 
 
-def sealed_size(store: SQLiteStore) -> int:
+def sealed_size(store: LedgerStore) -> int:
     """The tree size of the latest block (0 if none)."""
     latest = store.latest_block()
     return latest[0].tree_size if latest else 0
 
 
-def _check_size(store: SQLiteStore, size: int, what: str) -> None:
+def _check_size(store: LedgerStore, size: int, what: str) -> None:
     current = sealed_size(store)
     if not 0 < size <= current:
         raise InputError(f"{what} {size} is outside the sealed tree (sizes 1..{current})")
 
 
-def inclusion(store: SQLiteStore, index: int, tree_size: int | None = None) -> InclusionResult:
+def inclusion(store: LedgerStore, index: int, tree_size: int | None = None) -> InclusionResult:
     """Prove entry ``index`` is in the tree of ``tree_size`` (default: the latest sealed size).
 
     The proof is verified before it is returned, so corrupt nodes are never handed out.
@@ -74,7 +74,7 @@ def inclusion(store: SQLiteStore, index: int, tree_size: int | None = None) -> I
     return InclusionResult(index, size, leaf, proof, root)
 
 
-def consistency(store: SQLiteStore, size1: int, size2: int) -> ConsistencyResult:
+def consistency(store: LedgerStore, size1: int, size2: int) -> ConsistencyResult:
     """Prove the tree of ``size1`` is a prefix of the tree of ``size2``.
 
     Requires 0 < size1 <= size2 <= the sealed size. Raises InputError otherwise.
@@ -100,7 +100,7 @@ class AgainstResult:
     proof: list[bytes]
 
 
-def check_against(store: SQLiteStore, held_note: str, pinned: Verifier,
+def check_against(store: LedgerStore, held_note: str, pinned: Verifier,
                   origin: str) -> AgainstResult:
     """Check a checkpoint saved earlier (by a client, monitor or reviewer) against the ledger.
 

@@ -12,14 +12,14 @@ from typing import Any
 
 from radledger.errors import InputError
 from radledger.ledger import proofs
-from radledger.storage.sqlite import SQLiteStore
+from radledger.storage.base import LedgerStore
 
 
 class NotFound(InputError):
     """The entry, tile or proof asked for does not exist (yet)."""
 
 
-def entry_json(store: SQLiteStore, index: int) -> dict[str, Any]:
+def entry_json(store: LedgerStore, index: int) -> dict[str, Any]:
     """``{"index", "leaf_hash", "entry", "block"}`` of a sealed entry (as ``show --json``).
 
     Raises NotFound beyond the sealed tree.
@@ -34,7 +34,7 @@ def entry_json(store: SQLiteStore, index: int) -> dict[str, Any]:
             "block": block.height if block else None}
 
 
-def inclusion_json(store: SQLiteStore, index: int, tree_size: int | None) -> dict[str, Any]:
+def inclusion_json(store: LedgerStore, index: int, tree_size: int | None) -> dict[str, Any]:
     """An inclusion proof of ``index`` as ``proof inclusion --json`` prints it.
 
     Raises NotFound for an index beyond the sealed tree, InputError for an impossible size.

@@ -29,7 +29,7 @@ from radledger.core.note import Signer
 from radledger.errors import EntryError, InputError, StorageCorrupt
 from radledger.ledger.drafts import Draft
 from radledger.ledger.signing import Line, LinesResult, SigningPool, sign_drafts, sign_lines
-from radledger.storage.sqlite import SQLiteStore
+from radledger.storage.base import LedgerStore
 
 Clock = Callable[[], float]
 __all__ = ["Clock", "Draft", "Ledger", "PreparedLines", "Receipt", "rfc3339"]
@@ -80,7 +80,7 @@ class PreparedLines:
 class Ledger:
     """The append path and the state it caches between transactions."""
 
-    def __init__(self, store: SQLiteStore, origin: str, ledger_signer: Signer,
+    def __init__(self, store: LedgerStore, origin: str, ledger_signer: Signer,
                  clock: Clock = time.time) -> None:
         self.store = store
         self.origin = origin

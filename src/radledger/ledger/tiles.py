@@ -19,7 +19,7 @@ from radledger.core.tlog_tiles import (
 from radledger.errors import InputError, StorageCorrupt
 from radledger.ledger.proofs import sealed_size
 from radledger.ledger.reads import NotFound
-from radledger.storage.sqlite import SQLiteStore
+from radledger.storage.base import LedgerStore
 
 
 class EntryTooLargeForBundle(InputError):
@@ -34,7 +34,7 @@ def _available(ref: TileRef, size: int) -> None:
         raise NotFound(f"tile {tile_path(ref)} is not in the tree of size {size}")
 
 
-def read_tile(store: SQLiteStore, ref: TileRef) -> bytes:
+def read_tile(store: LedgerStore, ref: TileRef) -> bytes:
     """The concatenated hashes of a Merkle tile (``ref.level`` not None).
 
     Raises NotFound if the latest checkpoint does not cover it, StorageCorrupt if a node it
@@ -51,7 +51,7 @@ def read_tile(store: SQLiteStore, ref: TileRef) -> bytes:
     return b"".join(digest for _, digest in rows)
 
 
-def read_entry_bundle(store: SQLiteStore, ref: TileRef) -> bytes:
+def read_entry_bundle(store: LedgerStore, ref: TileRef) -> bytes:
     """The entry bundle behind level-0 tile ``ref.index`` (``ref.level`` None).
 
     Raises NotFound if the latest checkpoint does not cover it, EntryTooLargeForBundle for an

@@ -36,7 +36,7 @@ from radledger.errors import (
     VerificationError,
 )
 from radledger.ledger.workers import worker_pool
-from radledger.storage.sqlite import EntryRow, SQLiteStore
+from radledger.storage.base import EntryRow, LedgerStore
 
 CHUNK = 4096
 PARALLEL_THRESHOLD = 20_000  # below this, a process pool costs more than it saves
@@ -176,7 +176,7 @@ def _check_in_worker(rows: list[EntryRow]) -> tuple[list[bytes], list[Problem]]:
 
 
 # -- the run -------------------------------------------------------------------------------
-def verify_ledger(store: SQLiteStore, pinned: Verifier, *, workers: int | None = None,
+def verify_ledger(store: LedgerStore, pinned: Verifier, *, workers: int | None = None,
                   progress: Progress | None = None, now: int | None = None) -> VerifyReport:
     """Audit the whole ledger, in one read snapshot. Never raises for what it finds: problems
     go in the report.
@@ -190,7 +190,7 @@ def verify_ledger(store: SQLiteStore, pinned: Verifier, *, workers: int | None =
         return _verify(store, pinned, workers, progress, now)
 
 
-def _verify(store: SQLiteStore, pinned: Verifier, workers: int | None,
+def _verify(store: LedgerStore, pinned: Verifier, workers: int | None,
             progress: Progress | None, now: int | None) -> VerifyReport:
     report = VerifyReport()
     for message in store.integrity_problems():
@@ -248,7 +248,7 @@ def _finish(report: VerifyReport, walker: _TreeWalker, blocks: _BlockWalker | No
     return report
 
 
-def _check_genesis(store: SQLiteStore, pinned: Verifier, report: VerifyReport) -> None:
+def _check_genesis(store: LedgerStore, pinned: Verifier, report: VerifyReport) -> None:
     first = store.entry(0)
     if first is None:
         report.add(Problem("the ledger has no genesis entry", index=0))
@@ -266,7 +266,7 @@ def _check_genesis(store: SQLiteStore, pinned: Verifier, report: VerifyReport) -
                            index=0, expected=want, computed=got))
 
 
-def _checked_chunks(store: SQLiteStore, total: int, timeline: KeyTimeline,
+def _checked_chunks(store: LedgerStore, total: int, timeline: KeyTimeline,
                     workers: int | None
                     ) -> Iterator[tuple[list[EntryRow], list[bytes], list[Problem]]]:
     starts = range(0, total, CHUNK)
@@ -293,7 +293,7 @@ def _checked_chunks(store: SQLiteStore, total: int, timeline: KeyTimeline,
 class _TreeWalker:
     """Recomputes the tree from the leaves and compares every stored perfect node."""
 
-    def __init__(self, store: SQLiteStore, report: VerifyReport) -> None:
+    def __init__(self, store: LedgerStore, report: VerifyReport) -> None:
         self.store = store
         self.report = report
         self.crange = CompactRange.empty()
@@ -338,7 +338,7 @@ class _TreeWalker:
 class _BlockWalker:
     """Checks each block and checkpoint when the recomputed tree reaches its size."""
 
-    def __init__(self, store: SQLiteStore, origin: str, keyring: KeyRing,
+    def __init__(self, store: LedgerStore, origin: str, keyring: KeyRing,
                  report: VerifyReport, now: int | None) -> None:
         self.now = now
         self.store = store

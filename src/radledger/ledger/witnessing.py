@@ -32,6 +32,7 @@ from radledger.ledger import proofs
 from radledger.ledger.home import LedgerHome
 from radledger.ledger.service import Ledger
 from radledger.ledger.setup import Workspace
+from radledger.storage.base import LedgerStore
 from radledger.storage.cosignatures import (
     Refusal,
     StoredCosignature,
@@ -40,7 +41,6 @@ from radledger.storage.cosignatures import (
     insert_refusal,
     last_cosigned,
 )
-from radledger.storage.sqlite import SQLiteStore
 
 WITNESSES_FILE = "witnesses.toml"
 TIMEOUT_S = 5.0
@@ -194,13 +194,13 @@ def _send_all(attempts: list[_Attempt], timeout: float) -> None:
             list(pool.map(send, attempts))
 
 
-def _request_body(store: SQLiteStore, note: str, size: int, old: int) -> str:
+def _request_body(store: LedgerStore, note: str, size: int, old: int) -> str:
     proof = proofs.consistency(store, old, size).proof if 0 < old < size else []
     lines = "".join(base64.b64encode(h).decode("ascii") + "\n" for h in proof)
     return f"old {old}\n{lines}\n{note}"
 
 
-def sync_witnesses(store: SQLiteStore, witnesses: Sequence[WitnessConfig], *,
+def sync_witnesses(store: LedgerStore, witnesses: Sequence[WitnessConfig], *,
                    timeout: float = TIMEOUT_S, clock: Clock = time.time) -> list[SyncOutcome]:
     """Send the latest checkpoint to every witness (in parallel) and store what comes back.
 
@@ -249,12 +249,12 @@ def _retry_size(attempt: _Attempt) -> int | None:
     return int(text)
 
 
-def _held(store: SQLiteStore, witness: WitnessConfig, old_size: int) -> str | None:
+def _held(store: LedgerStore, witness: WitnessConfig, old_size: int) -> str | None:
     rows = cosignatures(store, tree_size=old_size, witness=witness.vkey) if old_size else []
     return rows[0].checkpoint + rows[0].line if rows else None
 
 
-def _behind(store: SQLiteStore, attempt: _Attempt, note: str, size: int,
+def _behind(store: LedgerStore, attempt: _Attempt, note: str, size: int,
             clock: Clock) -> SyncOutcome:
     """The witness cosigned a larger tree of this ledger than the ledger now has."""
     detail = (f"witness cosigned tree size {attempt.old_size} of this ledger, which now has "
@@ -266,7 +266,7 @@ def _behind(store: SQLiteStore, attempt: _Attempt, note: str, size: int,
     return SyncOutcome(attempt.witness.name, size, "refused", detail)
 
 
-def _settle(store: SQLiteStore, attempt: _Attempt, note: str, checkpoint: Checkpoint,
+def _settle(store: LedgerStore, attempt: _Attempt, note: str, checkpoint: Checkpoint,
             clock: Clock) -> SyncOutcome:
     name, size = attempt.witness.name, checkpoint.tree_size
     if attempt.status is None:
@@ -293,7 +293,7 @@ def _settle(store: SQLiteStore, attempt: _Attempt, note: str, checkpoint: Checkp
     return SyncOutcome(name, size, "error", f"HTTP {status}: {answer[:500]}", status)
 
 
-def witness_latest(target: Ledger | Workspace | SQLiteStore, home: LedgerHome | Path, *,
+def witness_latest(target: Ledger | Workspace | LedgerStore, home: LedgerHome | Path, *,
                    timeout: float = TIMEOUT_S, clock: Clock = time.time) -> list[SyncOutcome]:
     """Best effort, for the append paths after a commit: sync every configured witness.
 
@@ -314,7 +314,7 @@ def witness_latest(target: Ledger | Workspace | SQLiteStore, home: LedgerHome | 
 
 
 # -- reading the evidence -------------------------------------------------------------------
-def checkpoint_with_cosignatures(store: SQLiteStore, tree_size: int | None = None) -> str:
+def checkpoint_with_cosignatures(store: LedgerStore, tree_size: int | None = None) -> str:
     """The signed checkpoint of ``tree_size`` (default: the latest) with every stored
     cosignature on exactly that note appended: one note, one line per cosigner.
 
@@ -342,7 +342,7 @@ def _verifies(note: str, row: StoredCosignature) -> bool:
         return False
 
 
-def cosigners(store: SQLiteStore, witnesses: Sequence[WitnessConfig | CosignatureVerifier]
+def cosigners(store: LedgerStore, witnesses: Sequence[WitnessConfig | CosignatureVerifier]
               ) -> list[str]:
     """Verifier keys of the given witnesses whose cosignature on the latest checkpoint is
     stored and verifies."""
@@ -355,7 +355,7 @@ def cosigners(store: SQLiteStore, witnesses: Sequence[WitnessConfig | Cosignatur
                    if row.witness in keys and row.checkpoint == note and _verifies(note, row)})
 
 
-def witnessed(store: SQLiteStore, witnesses: Sequence[WitnessConfig | CosignatureVerifier],
+def witnessed(store: LedgerStore, witnesses: Sequence[WitnessConfig | CosignatureVerifier],
               quorum: int) -> bool:
     """True if at least ``quorum`` of ``witnesses`` cosigned the latest checkpoint (k of n).
 

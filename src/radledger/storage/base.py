@@ -8,14 +8,40 @@ one conformance suite (tests/test_conformance.py) runs against both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from radledger.core.block import BlockHeader
 
 EntryRow = tuple[int, str, bytes, bytes]  # idx, kind, leaf_hash, data
 NodeRow = tuple[int, int, bytes]  # level, idx, hash
+
+
+@dataclass(frozen=True)
+class StoredCosignature:
+    """One cosignature row: the checkpoint it cosigned, the line, its timestamp."""
+
+    tree_size: int
+    witness: str
+    line: str
+    time: int
+    checkpoint: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One refusal row: what was sent, what came back, and what was held before."""
+
+    time: int
+    witness: str
+    status: int
+    old_size: int
+    tree_size: int
+    request: str
+    response: str
+    held: str | None
 
 
 class LedgerStore(Protocol):
@@ -49,6 +75,13 @@ class LedgerStore(Protocol):
     def checkpoint(self, tree_size: int | None = None) -> str | None: ...
     def checkpoints(self, start_height: int, limit: int) -> list[tuple[int, int, str]]: ...
 
+    def insert_cosignature(self, row: StoredCosignature) -> None: ...
+    def insert_refusal(self, row: Refusal) -> None: ...
+    def cosignatures(self, *, tree_size: int | None = None, witness: str | None = None
+                     ) -> list[StoredCosignature]: ...
+    def last_cosigned(self, witness: str) -> StoredCosignature | None: ...
+    def refusals(self, witness: str | None = None) -> list[Refusal]: ...
+
 
 class SideStorage(Protocol):
     """The erasable side store: lookup index, clear file paths, openings of commitments."""
@@ -70,3 +103,4 @@ class SideStorage(Protocol):
     def paths_of(self, indices: list[int]) -> dict[int, str]: ...
     def forget_files(self, indices: list[int]) -> int: ...
     def purge(self) -> None: ...
+    def reopener(self, ledger_id: str) -> Callable[[], SideStorage]: ...

@@ -1,97 +1,40 @@
-"""Witness evidence in the ledger database: the ``cosignatures`` and ``witness_refusals``
-tables of ``sqlite_schema.sql`` (created on open for ledgers older than them)."""
+"""Witness evidence in the ledger database: cosignatures and witness refusals.
+
+Each backend keeps them in its own tables (``cosignatures`` and ``witness_refusals`` in
+``sqlite_schema.sql`` and ``postgres_schema.sql``); these functions are the services' one way
+to reach them, whatever the backend.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from radledger.storage.base import LedgerStore, Refusal, StoredCosignature
 
-from radledger.storage.sqlite import SQLiteStore, _translated
-
-
-@dataclass(frozen=True)
-class StoredCosignature:
-    """One cosignature row: the checkpoint it cosigned, the line, its timestamp."""
-
-    tree_size: int
-    witness: str
-    line: str
-    time: int
-    checkpoint: str
+__all__ = ["Refusal", "StoredCosignature", "cosignatures", "insert_cosignature",
+           "insert_refusal", "last_cosigned", "refusals"]
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """One refusal row: what was sent, what came back, and what was held before."""
-
-    time: int
-    witness: str
-    status: int
-    old_size: int
-    tree_size: int
-    request: str
-    response: str
-    held: str | None
-
-
-_COSIG_COLUMNS = "tree_size, witness, line, time, checkpoint"
-_REFUSAL_COLUMNS = "time, witness, status, old_size, tree_size, request, response, held"
-
-
-def insert_cosignature(store: SQLiteStore, row: StoredCosignature) -> None:
+def insert_cosignature(store: LedgerStore, row: StoredCosignature) -> None:
     """Store a cosignature (the first one per witness and size is kept). Requires a write
     transaction."""
-    with _translated("storing a cosignature"):
-        store._conn.execute(  # noqa: SLF001 - the storage package's own connection
-            f"INSERT OR IGNORE INTO cosignatures ({_COSIG_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
-            (row.tree_size, row.witness, row.line, row.time, row.checkpoint),
-        )
+    store.insert_cosignature(row)
 
 
-def insert_refusal(store: SQLiteStore, row: Refusal) -> None:
+def insert_refusal(store: LedgerStore, row: Refusal) -> None:
     """Store a witness's refusal as evidence. Requires a write transaction."""
-    with _translated("storing a witness refusal"):
-        store._conn.execute(  # noqa: SLF001
-            f"INSERT INTO witness_refusals ({_REFUSAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (row.time, row.witness, row.status, row.old_size, row.tree_size, row.request,
-             row.response, row.held),
-        )
+    store.insert_refusal(row)
 
 
-def cosignatures(store: SQLiteStore, *, tree_size: int | None = None,
+def cosignatures(store: LedgerStore, *, tree_size: int | None = None,
                  witness: str | None = None) -> list[StoredCosignature]:
     """Stored cosignatures, optionally of one tree size and/or one witness, by size."""
-    clauses: list[str] = []
-    args: list[object] = []
-    if tree_size is not None:
-        clauses.append("tree_size = ?")
-        args.append(tree_size)
-    if witness is not None:
-        clauses.append("witness = ?")
-        args.append(witness)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    with _translated("reading cosignatures"):
-        rows = store._conn.execute(  # noqa: SLF001
-            f"SELECT {_COSIG_COLUMNS} FROM cosignatures {where} ORDER BY tree_size, witness",
-            args,
-        ).fetchall()
-    return [StoredCosignature(*row) for row in rows]
+    return store.cosignatures(tree_size=tree_size, witness=witness)
 
 
-def last_cosigned(store: SQLiteStore, witness: str) -> StoredCosignature | None:
+def last_cosigned(store: LedgerStore, witness: str) -> StoredCosignature | None:
     """The cosignature of ``witness`` on the largest tree size, or None."""
-    with _translated("reading cosignatures"):
-        row = store._conn.execute(  # noqa: SLF001
-            f"SELECT {_COSIG_COLUMNS} FROM cosignatures WHERE witness = ? "
-            "ORDER BY tree_size DESC LIMIT 1", (witness,),
-        ).fetchone()
-    return StoredCosignature(*row) if row else None
+    return store.last_cosigned(witness)
 
 
-def refusals(store: SQLiteStore, witness: str | None = None) -> list[Refusal]:
+def refusals(store: LedgerStore, witness: str | None = None) -> list[Refusal]:
     """Stored refusals, oldest first, optionally of one witness."""
-    where, args = ("WHERE witness = ?", [witness]) if witness is not None else ("", [])
-    with _translated("reading witness refusals"):
-        rows = store._conn.execute(  # noqa: SLF001
-            f"SELECT {_REFUSAL_COLUMNS} FROM witness_refusals {where} ORDER BY id", args,
-        ).fetchall()
-    return [Refusal(*row) for row in rows]
+    return store.refusals(witness)

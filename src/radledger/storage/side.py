@@ -8,7 +8,7 @@ evidence. The schema is ``side_schema.sql``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from radledger.storage.sqlite import WalDatabase, _translated
@@ -32,6 +32,11 @@ class SideStore(WalDatabase):
         with _translated("opening the side store"):
             store._conn.execute("PRAGMA secure_delete = ON")
         return store
+
+    def reopener(self, ledger_id: str) -> Callable[[], SideStore]:
+        """A factory of an independent connection to this side store (for workers)."""
+        path = self.path
+        return lambda: SideStore.open_or_create(path, ledger_id)
 
     # -- the lookup index ------------------------------------------------------------------
     def indexed_to(self) -> int:

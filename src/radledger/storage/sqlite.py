@@ -27,7 +27,10 @@ from radledger.errors import (
     UnrecognisedDatabase,
     UnsafeStorage,
 )
+from radledger.storage.base import EntryRow, NodeRow, Refusal, StoredCosignature
 from radledger.storage.mounts import refuse_network_filesystem
+
+__all__ = ["EntryRow", "NodeRow", "SQLiteStore", "WalDatabase"]
 
 APPLICATION_ID = 0x52444C47  # "RDLG"
 FORMAT = "1"
@@ -37,8 +40,8 @@ _HEADER_SIZE = 100
 _APP_ID_AT = 68
 _IN_LIMIT = 500  # values bound in one IN (...) list
 
-EntryRow = tuple[int, str, bytes, bytes]  # idx, kind, leaf_hash, data
-NodeRow = tuple[int, int, bytes]  # level, idx, hash
+_COSIG_COLUMNS = "tree_size, witness, line, time, checkpoint"
+_REFUSAL_COLUMNS = "time, witness, status, old_size, tree_size, request, response, held"
 
 _BLOCK_COLUMNS = "height, previous_hash, first_index, tree_size, root_hash, sealed_time"
 
@@ -414,6 +417,52 @@ class SQLiteStore(WalDatabase):
                 "SELECT height, tree_size, note FROM checkpoints WHERE height >= ? "
                 "ORDER BY height LIMIT ?", (start_height, limit),
             ).fetchall()
+
+    # -- witness evidence --------------------------------------------------------------------
+    def insert_cosignature(self, row: StoredCosignature) -> None:
+        """Store a cosignature (the first per witness and size is kept). Requires a write
+        transaction."""
+        with _translated("storing a cosignature"):
+            self._conn.execute(
+                f"INSERT OR IGNORE INTO cosignatures ({_COSIG_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                (row.tree_size, row.witness, row.line, row.time, row.checkpoint))
+
+    def insert_refusal(self, row: Refusal) -> None:
+        """Store a witness's refusal as evidence. Requires a write transaction."""
+        with _translated("storing a witness refusal"):
+            self._conn.execute(
+                f"INSERT INTO witness_refusals ({_REFUSAL_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (row.time, row.witness, row.status, row.old_size, row.tree_size, row.request,
+                 row.response, row.held))
+
+    def cosignatures(self, *, tree_size: int | None = None, witness: str | None = None
+                     ) -> list[StoredCosignature]:
+        """Stored cosignatures, optionally of one tree size and/or one witness, by size."""
+        with _translated("reading cosignatures"):
+            rows = self._conn.execute(
+                f"SELECT {_COSIG_COLUMNS} FROM cosignatures "
+                "WHERE (:size IS NULL OR tree_size = :size) "
+                "AND (:witness IS NULL OR witness = :witness) ORDER BY tree_size, witness",
+                {"size": tree_size, "witness": witness}).fetchall()
+        return [StoredCosignature(*row) for row in rows]
+
+    def last_cosigned(self, witness: str) -> StoredCosignature | None:
+        """The cosignature of ``witness`` on the largest tree size, or None."""
+        with _translated("reading cosignatures"):
+            row = self._conn.execute(
+                f"SELECT {_COSIG_COLUMNS} FROM cosignatures WHERE witness = ? "
+                "ORDER BY tree_size DESC LIMIT 1", (witness,)).fetchone()
+        return StoredCosignature(*row) if row else None
+
+    def refusals(self, witness: str | None = None) -> list[Refusal]:
+        """Stored refusals, oldest first, optionally of one witness."""
+        with _translated("reading witness refusals"):
+            rows = self._conn.execute(
+                f"SELECT {_REFUSAL_COLUMNS} FROM witness_refusals "
+                "WHERE (:witness IS NULL OR witness = :witness) ORDER BY id",
+                {"witness": witness}).fetchall()
+        return [Refusal(*row) for row in rows]
 
 
 # (device, inode) -> how many of this process's connections have that database file open.
