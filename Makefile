@@ -35,12 +35,15 @@ contract: install $(CONTRACT_DEPS)
 
 # DCMTK (dcmconv, dcmcrle, dcmcjpeg, dcmcjpls, storescu, dcmsend, echoscu) re-encodes and sends
 # DICOM files in the tests; Orthanc (Debian's) is the PACS tests/test_orthanc.py starts as a
-# plain process. `make run` needs neither. sudo only when not root.
+# plain process; PostgreSQL's initdb/pg_ctl start the tests' own throwaway cluster
+# (tests/pgcluster.py). `make run` needs none of them. sudo only when not root.
 system-deps: $(CONTRACT_DEPS)
 	@command -v dcmconv >/dev/null || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk)
 	@command -v Orthanc >/dev/null || [ -x /usr/sbin/Orthanc ] || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
 run: install
 	$(BIN)/python -m radledger.demo $(HOME_DIR)

@@ -35,6 +35,19 @@ def pg_bin(tool: str) -> str:
     return which
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc; no procps needed)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,9 +118,9 @@ class PgCluster:
         """SIGKILL the postmaster and its children: what a power cut looks like to the
         server. start() then runs crash recovery from the WAL."""
         pid = self.postmaster_pid()
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        children = _children(pid)
         os.kill(pid, signal.SIGKILL)
-        for child in children.stdout.split():
+        for child in children:
             try:
                 os.kill(int(child), signal.SIGKILL)
             except ProcessLookupError:
