@@ -21,6 +21,7 @@ from radledger.cli import (
     bundlecmds,
     dicomcmds,
     exportcmds,
+    migratecmd,
     orthanccmds,
     scpcmds,
     servecmds,
@@ -70,6 +71,7 @@ app.add_typer(anchorcmds.anchor_app, name="anchor")
 app.add_typer(orthanccmds.orthanc_app, name="orthanc")
 app.add_typer(tokencmds.token_app, name="token")
 app.command("serve")(servecmds.serve)
+app.command("migrate")(migratecmd.migrate)
 
 
 @app.command()

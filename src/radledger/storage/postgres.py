@@ -466,7 +466,19 @@ class PostgresStore(PgDatabase):
         """The side store in the same database, sharing this store's pool."""
         from radledger.storage.postgres_side import PostgresSideStore  # noqa: PLC0415
 
-        return PostgresSideStore(self.url, self._pool, owns_pool=False)
+        side = PostgresSideStore(self.url, self._pool, owns_pool=False)
+        side._local = self._local  # noqa: SLF001 - inside this store's write, one transaction
+        return side
+
+    def drop_empty(self) -> None:
+        """Remove the ledger schema this process just created, if it holds no entry (a
+        failed ``radledger migrate``); a ledger with entries is never dropped."""
+        with self._transaction("BEGIN", "removing an empty ledger") as store, \
+                store._conn("removing an empty ledger") as conn:
+            row = conn.execute("SELECT count(*) FROM entries").fetchone()
+            if row is None or row[0] != 0:
+                raise StorageError(f"{self.path} holds entries; not removing it")
+            conn.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
 
 
 def _header(row: Row) -> BlockHeader:

@@ -147,6 +147,18 @@ class SideStore(WalDatabase):
                     f"DELETE FROM files WHERE idx IN ({marks})", part).rowcount
         return removed
 
+    def dump(self) -> tuple[list[tuple[str, int]], list[tuple[str, bytes, bytes | None,
+                                                              str | None]]]:
+        """Every recorded file path (path, idx) and opening (commitment, salt, value,
+        patient): what ``radledger migrate`` copies (the lookup index is rebuilt instead)."""
+        with _translated("reading the side store"):
+            files = self._conn.execute("SELECT path, idx FROM files ORDER BY path").fetchall()
+            openings = self._conn.execute(
+                "SELECT commitment, salt, value, patient FROM openings ORDER BY commitment"
+            ).fetchall()
+        return ([(str(p), int(i)) for p, i in files],
+                [(str(c), bytes(s), None if v is None else bytes(v), p) for c, s, v, p in openings])
+
     def purge(self) -> None:
         """Push erased content out of the write-ahead log and free pages (secure_delete has
         overwritten the rows in the database file itself)."""
