@@ -129,7 +129,7 @@ def _copy_side(home: LedgerHome, target: PostgresStore) -> tuple[int, int]:
         files, openings = side.dump()
     finally:
         side.close()
-    copy = target.side()  # shares the open write transaction of ``target``
+    copy = target.side(same_transaction=True)  # shares the open write transaction of ``target``
     copy.set_files(files)
     for commitment, salt, value, patient in openings:
         copy.add_opening(commitment, salt, value, patient)

@@ -3,13 +3,17 @@ and the check of a held checkpoint against the current ledger (``verify --agains
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from radledger.core import merkle
 from radledger.core.checkpoint import Checkpoint, open_checkpoint
 from radledger.core.note import Verifier
 from radledger.errors import InputError, ProofError, RollbackError, StorageCorrupt
 from radledger.storage.base import LedgerStore
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,14 +38,28 @@ class ConsistencyResult:
     root2: bytes
 
 
-def _reader(store: LedgerStore) -> merkle.NodeReader:
+def _prefetched(store: LedgerStore, build: Callable[[merkle.NodeReader], T]) -> T:
+    """Run ``build`` with the tree nodes it reads fetched in one query, not one each (a
+    round trip per node is what a proof costs on a networked database).
+
+    Which nodes a proof or root needs depends only on indices and sizes, never on hash
+    values, so a first pass with placeholder hashes lists them exactly."""
+    wanted: list[tuple[int, int]] = []
+
+    def record(level: int, index: int) -> bytes:
+        wanted.append((level, index))
+        return bytes(32)
+
+    build(record)
+    found = store.nodes_at(wanted)
+
     def get_node(level: int, index: int) -> bytes:
-        node = store.node(level, index)
+        node = found.get((level, index))
         if node is None:
             raise StorageCorrupt(f"tree node (level {level}, index {index}) is missing")
         return node
 
-    return get_node
+    return build(get_node)
 
 
 def sealed_size(store: LedgerStore) -> int:
@@ -66,10 +84,9 @@ def inclusion(store: LedgerStore, index: int, tree_size: int | None = None) -> I
     _check_size(store, size, "tree size")
     if not 0 <= index < size:
         raise InputError(f"index {index} is not in the tree of size {size}")
-    get_node = _reader(store)
-    leaf = get_node(0, index)
-    proof = merkle.inclusion_proof(index, size, get_node)
-    root = merkle.root_from_nodes(size, get_node)
+    leaf, proof, root = _prefetched(store, lambda get_node: (
+        get_node(0, index), merkle.inclusion_proof(index, size, get_node),
+        merkle.root_from_nodes(size, get_node)))
     merkle.verify_inclusion(leaf, index, size, proof, root)
     return InclusionResult(index, size, leaf, proof, root)
 
@@ -83,10 +100,9 @@ def consistency(store: LedgerStore, size1: int, size2: int) -> ConsistencyResult
     _check_size(store, size2, "size2")
     if size1 > size2:
         raise InputError(f"size1 {size1} is larger than size2 {size2}")
-    get_node = _reader(store)
-    proof = merkle.consistency_proof(size1, size2, get_node)
-    root1 = merkle.root_from_nodes(size1, get_node)
-    root2 = merkle.root_from_nodes(size2, get_node)
+    proof, root1, root2 = _prefetched(store, lambda get_node: (
+        merkle.consistency_proof(size1, size2, get_node),
+        merkle.root_from_nodes(size1, get_node), merkle.root_from_nodes(size2, get_node)))
     merkle.verify_consistency(size1, size2, proof, root1, root2)
     return ConsistencyResult(size1, size2, proof, root1, root2)
 
@@ -125,8 +141,8 @@ def check_against(store: LedgerStore, held_note: str, pinned: Verifier,
             raise RollbackError("forked: same tree size, different root" + evidence,
                                 expected=held.root_hash, computed=current.root_hash)
         return AgainstResult(held, current, [])
-    get_node = _reader(store)
-    proof = merkle.consistency_proof(held.tree_size, current.tree_size, get_node)
+    proof = _prefetched(store, lambda get_node: merkle.consistency_proof(
+        held.tree_size, current.tree_size, get_node))
     try:
         merkle.verify_consistency(held.tree_size, current.tree_size, proof, held.root_hash,
                                   current.root_hash)

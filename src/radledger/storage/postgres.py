@@ -396,6 +396,17 @@ class PostgresStore(PgDatabase):
             "SELECT idx, hash FROM nodes WHERE level = %s AND idx >= %s AND idx < %s "
             "ORDER BY idx", (level, start, end))]
 
+    def nodes_at(self, coordinates: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored nodes among (level, idx) ``coordinates``, in one query."""
+        if not coordinates:
+            return {}
+        levels, indices = zip(*sorted(set(coordinates)), strict=True)
+        return {(int(lv), int(i)): bytes(h) for lv, i, h in self._all(
+            "reading tree nodes",
+            "SELECT n.level, n.idx, n.hash FROM nodes n JOIN unnest(%s::smallint[], "
+            "%s::bigint[]) AS w(level, idx) ON n.level = w.level AND n.idx = w.idx",
+            (list(levels), list(indices)))}
+
     def latest_block(self) -> tuple[BlockHeader, bytes] | None:
         """(header, stored block hash) of the highest block, or None."""
         row = self._one("reading the latest block",
@@ -462,12 +473,15 @@ class PostgresStore(PgDatabase):
                                    "WHERE (%s::text IS NULL OR witness = %s) ORDER BY id",
                                    (witness, witness))]
 
-    def side(self) -> PostgresSideStore:
-        """The side store in the same database, sharing this store's pool."""
+    def side(self, *, same_transaction: bool = False) -> PostgresSideStore:
+        """The side store in the same database, sharing this store's pool; with
+        ``same_transaction``, its calls join this store's open write in the calling thread
+        (``radledger migrate`` copies everything in one transaction)."""
         from radledger.storage.postgres_side import PostgresSideStore  # noqa: PLC0415
 
         side = PostgresSideStore(self.url, self._pool, owns_pool=False)
-        side._local = self._local  # noqa: SLF001 - inside this store's write, one transaction
+        if same_transaction:
+            side._local = self._local  # noqa: SLF001
         return side
 
     def drop_empty(self) -> None:

@@ -371,6 +371,18 @@ class SQLiteStore(WalDatabase):
                 "ORDER BY idx", (level, start, end),
             ).fetchall()
 
+    def nodes_at(self, coordinates: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored nodes among (level, idx) ``coordinates`` (one primary-key lookup each:
+        in process, that is cheaper than any combined query)."""
+        found: dict[tuple[int, int], bytes] = {}
+        with _translated("reading tree nodes"):
+            for level, idx in set(coordinates):
+                row = self._conn.execute("SELECT hash FROM nodes WHERE level = ? AND idx = ?",
+                                         (level, idx)).fetchone()
+                if row is not None:
+                    found[(level, idx)] = bytes(row[0])
+        return found
+
     def latest_block(self) -> tuple[BlockHeader, bytes] | None:
         """(header, stored block hash) of the highest block, or None."""
         with _translated("reading the latest block"):
