@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= demo-home
 
-.PHONY: install system-deps contract run test lint typecheck unit bench bench-ingest clean
+.PHONY: install system-deps contract run test lint typecheck unit bench bench-ingest bench-backends clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ bench-ingest: install
 	@command -v git-annex >/dev/null || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git-annex)
 	$(BIN)/python bench/ingest.py --full --repeat 2
+
+# PostgreSQL against SQLite in one run: appends/s and inclusion-proof latency (bench/backends.py)
+bench-backends: install system-deps
+	$(BIN)/python bench/backends.py
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -239,7 +239,7 @@ def test_side_store_lookup_files_and_erasure(backend: Backend, tmp_path: Path) -
     folder = tmp_path / "study"
     write_study(folder, next(fake_patients(1)), Acquisition(slices=3, rows=16, columns=16))
     indices: list[int] = []
-    ingest(Ingester(space, backend.home.actor_signer), [folder], 1,
+    ingest(Ingester(space, backend.home.actor_signer), [folder], 2,  # forked workers
            lambda outcome, _size: indices.append(outcome.index or -1))
     assert len(indices) == 3 and min(indices) > 1
     assert set(space.side.files_under(str(folder)).values()) == set(indices)
