@@ -441,3 +441,33 @@ def test_postgresql_server_killed_mid_append_keeps_every_acknowledged_entry(
         ledger.store.close()
     finally:
         cluster.stop()
+
+
+def test_api_tokens_are_shared_and_a_revocation_holds_at_once(backend: Backend) -> None:
+    from radledger.errors import InputError  # noqa: PLC0415
+    from radledger.ledger.tokens import (  # noqa: PLC0415
+        TokenRejected,
+        authenticate,
+        create_token,
+        open_tokens,
+        revoke_token,
+    )
+
+    one, two = open_tokens(backend.home), open_tokens(backend.home)  # two processes' view
+    try:
+        token = create_token(one, "ward-7", "writer")
+        assert authenticate(two, token).role == "writer"
+        with pytest.raises(InputError, match="in force"):
+            create_token(two, "ward-7", "reader")
+        revoke_token(two, "ward-7")
+        with pytest.raises(TokenRejected):
+            authenticate(one, token)
+        again = create_token(one, "ward-7", "reader")  # a revoked name may be given out again
+        assert authenticate(two, again).role == "reader"
+        assert [(r.name, r.role, r.revoked_at is None) for r in two.all()] == [
+            ("ward-7", "writer", False), ("ward-7", "reader", True)]
+        if backend.home.database_url is not None:
+            assert not (backend.home.path / "tokens.sqlite3").exists()
+    finally:
+        one.close()
+        two.close()

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from radledger.errors import InputError
 from radledger.ledger.home import LedgerHome
-from radledger.storage.tokens import TokenRow, TokenStore
+from radledger.storage.tokens import TokenRow, TokenStorage, TokenStore
 
 TOKENS_FILE = "tokens.sqlite3"
 TOKEN_PREFIX = "rlt_"
@@ -72,12 +72,17 @@ def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
-def open_tokens(home: LedgerHome) -> TokenStore:
-    """The home's token store, created on first use."""
+def open_tokens(home: LedgerHome) -> TokenStorage:
+    """The home's token store: ``tokens.sqlite3`` (created on first use), or for a
+    PostgreSQL ledger its ``api_tokens`` table, shared by every process and host."""
+    if home.database_url is not None:
+        from radledger.storage.postgres_tokens import PostgresTokenStore  # noqa: PLC0415
+
+        return PostgresTokenStore.connect(home.database_url, home.ledger_id)
     return TokenStore.open_or_create(home.path / TOKENS_FILE, home.ledger_id)
 
 
-def create_token(store: TokenStore, name: str, role: str,
+def create_token(store: TokenStorage, name: str, role: str,
                  clock: Callable[[], float] = time.time) -> str:
     """Create a token named ``name`` with ``role`` and return it (the only time it exists
     outside the caller's hands). Raises InputError for an unknown role, a malformed name or
@@ -93,19 +98,19 @@ def create_token(store: TokenStore, name: str, role: str,
     return token
 
 
-def revoke_token(store: TokenStore, name: str, clock: Callable[[], float] = time.time) -> None:
+def revoke_token(store: TokenStorage, name: str, clock: Callable[[], float] = time.time) -> None:
     """Revoke the token in force named ``name``. Raises InputError if there is none."""
     with store.write():
         if not store.revoke(name, int(clock())):
             raise InputError(f"no token named {name!r} is in force")
 
 
-def list_tokens(store: TokenStore) -> list[TokenRow]:
+def list_tokens(store: TokenStorage) -> list[TokenRow]:
     """Every token ever created (revoked ones too), oldest first."""
     return store.all()
 
 
-def authenticate(store: TokenStore, token: str | None) -> TokenHolder:
+def authenticate(store: TokenStorage, token: str | None) -> TokenHolder:
     """The holder of a presented bearer token. Raises TokenRejected if it is missing,
     unknown or revoked (the message does not say which of the last two)."""
     if not token:

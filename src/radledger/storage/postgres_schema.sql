@@ -130,3 +130,16 @@ CREATE TABLE side_openings (
     patient    text
 );
 CREATE INDEX side_openings_patient ON side_openings (patient) WHERE patient IS NOT NULL;
+
+-- API bearer tokens (tokens_schema.sql's table): in a PostgreSQL ledger they live here, so
+-- every `radledger serve` process on every host accepts the same tokens and sees a
+-- revocation at once. Only SHA-256 digests; rows are never deleted.
+CREATE TABLE api_tokens (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         text NOT NULL,
+    role         text NOT NULL,
+    token_sha256 bytea NOT NULL UNIQUE CHECK (octet_length(token_sha256) = 32),
+    created_at   bigint NOT NULL,
+    revoked_at   bigint
+);
+CREATE UNIQUE INDEX api_tokens_name_in_force ON api_tokens (name) WHERE revoked_at IS NULL;

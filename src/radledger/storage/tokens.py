@@ -8,8 +8,10 @@ in the side store (which is about patients); they get a small file of their own,
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from radledger.errors import InputError
 from radledger.storage.sqlite import WalDatabase, _translated
@@ -26,6 +28,18 @@ class TokenRow:
     role: str
     created_at: int
     revoked_at: int | None
+
+
+class TokenStorage(Protocol):
+    """What token services need: ``TokenStore`` here, ``PostgresTokenStore`` for a
+    PostgreSQL ledger (storage/postgres_tokens.py)."""
+
+    def close(self) -> None: ...
+    def write(self) -> AbstractContextManager[object]: ...
+    def add(self, name: str, role: str, digest: bytes, now: int) -> None: ...
+    def revoke(self, name: str, now: int) -> bool: ...
+    def find(self, digest: bytes) -> TokenRow | None: ...
+    def all(self) -> list[TokenRow]: ...
 
 
 class TokenStore(WalDatabase):
