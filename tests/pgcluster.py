@@ -134,6 +134,10 @@ class PgCluster:
             time.sleep(0.05)
         time.sleep(0.5)  # let the children go too
 
+    def stop_server(self) -> None:
+        """Stop the server (fast shutdown), keeping its data."""
+        self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its folder."""
         self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop",

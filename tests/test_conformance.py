@@ -471,3 +471,36 @@ def test_api_tokens_are_shared_and_a_revocation_holds_at_once(backend: Backend) 
     finally:
         one.close()
         two.close()
+
+
+def test_postgresql_damaged_page_is_storage_corrupt(tmp_path: Path) -> None:
+    """RELIABILITY 3 on PostgreSQL: a damaged heap page of the entries table (the cluster
+    has data checksums) is reported as StorageCorrupt by reads and refuses appends."""
+    from pgcluster import PgCluster  # noqa: PLC0415
+    from radledger.errors import StorageCorrupt  # noqa: PLC0415
+
+    cluster = PgCluster()
+    cluster.init()
+    cluster.start()
+    try:
+        url = cluster.create_database()
+        home, ledger = init_ledger(tmp_path / "home", "example.org/damage", "alice",
+                                   database_url=url)
+        for block in range(3):
+            ledger.append_drafts([qc(block * 50 + i) for i in range(50)], home.actor_signer)
+        ledger.store.close()
+        with psycopg.connect(url, autocommit=True) as pg:
+            (relpath,) = pg.execute(
+                "SELECT pg_relation_filepath('radledger.entries')").fetchone() or ("",)
+            pg.execute("CHECKPOINT")
+        cluster.stop_server()
+        heap = cluster.data / relpath
+        raw = bytearray(heap.read_bytes())
+        raw[4000:4016] = b"\xff" * 16  # inside the first 8 kB page, past its header
+        heap.write_bytes(bytes(raw))
+        cluster.start()
+        with pytest.raises(StorageCorrupt, match="storage corrupt"):
+            _, ledger = open_ledger(home.path)
+            ledger.store.entries(0, 200)
+    finally:
+        cluster.stop()
