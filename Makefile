@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOME_DIR ?= demo-home
 
-.PHONY: install system-deps contract run test lint typecheck unit bench bench-ingest bench-backends clean
+.PHONY: install system-deps contract run test lint typecheck unit bench bench-ingest bench-backends bench-api clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,9 @@ contract: install $(CONTRACT_DEPS)
 # DCMTK (dcmconv, dcmcrle, dcmcjpeg, dcmcjpls, storescu, dcmsend, echoscu) re-encodes and sends
 # DICOM files in the tests; Orthanc (Debian's) is the PACS tests/test_orthanc.py starts as a
 # plain process; PostgreSQL's initdb/pg_ctl start the tests' own throwaway cluster
-# (tests/pgcluster.py). `make run` needs none of them. sudo only when not root.
+# (tests/pgcluster.py); Debian's Chromium is the browser Playwright drives in
+# tests/test_web_browser.py (`playwright install` is never run). `make run` needs none of them.
+# sudo only when not root.
 system-deps: $(CONTRACT_DEPS)
 	@command -v dcmconv >/dev/null || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dcmtk)
@@ -44,6 +46,8 @@ system-deps: $(CONTRACT_DEPS)
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq orthanc)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
+	@[ -x /usr/bin/chromium ] || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 run: install
 	$(BIN)/python -m radledger.demo $(HOME_DIR)
@@ -67,6 +71,12 @@ bench-ingest: install
 	@command -v git-annex >/dev/null || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git-annex)
 	$(BIN)/python bench/ingest.py --full --repeat 2
+
+# the HTTP API under load: `radledger serve` driven by wrk (Debian's) on loopback
+bench-api: install
+	@command -v wrk >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(BIN)/python bench/api_load.py
 
 # PostgreSQL against SQLite in one run: appends/s and inclusion-proof latency (bench/backends.py)
 bench-backends: install system-deps

@@ -18,7 +18,7 @@ def _quiet_pydicom(recwarn: pytest.WarningsRecorder) -> None:
 def test_demo_builds_a_verified_ledger_over_sample_dicom_and_is_idempotent(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     home = tmp_path / "demo-home"
-    assert main(["demo", str(home)]) == 0
+    assert main(["demo", str(home), "--no-serve"]) == 0
     first = capsys.readouterr().out
     assert "verify: ok" in first and " 0 modified, 0 missing" in first
     assert "rejected" in first and "try next" in first
@@ -27,7 +27,7 @@ def test_demo_builds_a_verified_ledger_over_sample_dicom_and_is_idempotent(
     assert "protocol.registered" in first and "derivation.recorded" in first  # the history
     size = open_ledger(home)[1].store.entry_count()
     assert size > 200  # 80 generated slices and the valid pydicom test files
-    assert main(["demo", str(home)]) == 0
+    assert main(["demo", str(home), "--no-serve"]) == 0
     second = capsys.readouterr().out
     assert ": 0 registered, 0 new versions," in second
     assert open_ledger(home)[1].store.entry_count() == size

@@ -1,16 +1,21 @@
 """``make run``: a demo ledger over sample DICOM on the embedded SQLite store, audited.
 
-Usage: python -m radledger.demo [HOME]. On first run it creates HOME (default ./demo-home),
+Usage: python -m radledger.demo [HOME] [--no-serve] [--host H] [--port P]. On first run it
+creates HOME (default ./demo-home),
 writes sample DICOM into HOME/sample-dicom (a copy of pydicom's test files, written by many
 other tools, and a few generated CT/MR studies of fake patients), registers a demo protocol
 and ingests every file. Each run then verifies the ledger and the files, prints the signed
 checkpoint, a verified inclusion proof and a study's history, and says what to try next.
 It also de-identifies one generated study, records consent for its fake patient and releases
 the copies, so the history shows the whole chain. Running it again registers nothing new.
+Then, unless ``--no-serve``, it creates an admin token (``demo-admin``, replacing the one of
+an earlier run), prints it with the web UI's address, and serves the API and web UI on
+127.0.0.1:8600 until Ctrl-C.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -32,7 +37,7 @@ from radledger.ledger.bundle import BundleRequest, create_bundle, write_bundle
 from radledger.ledger.deid import DeidJob, deidentify_tree
 from radledger.ledger.fixity import check_data
 from radledger.ledger.history import history
-from radledger.ledger.home import CONFIG, LedgerHome
+from radledger.ledger.home import CONFIG, LedgerHome, load_home
 from radledger.ledger.ingest import FileOutcome, Ingester, ingest
 from radledger.ledger.service import Draft, Ledger
 from radledger.ledger.setup import Workspace, init_ledger, open_ledger, open_workspace
@@ -109,9 +114,59 @@ def _research_trail(home: LedgerHome, space: Workspace, samples: Path, out: Path
           f"{receipt.index}")
 
 
+DEMO_TOKEN = "demo-admin"
+
+
+def _admin_token(home: LedgerHome) -> str:
+    """A fresh admin token named DEMO_TOKEN (an earlier run's is revoked first)."""
+    from radledger.ledger.tokens import create_token, open_tokens, revoke_token  # noqa: PLC0415
+
+    store = open_tokens(home)
+    try:
+        if any(row.name == DEMO_TOKEN and row.revoked_at is None for row in store.all()):
+            revoke_token(store, DEMO_TOKEN)
+        return create_token(store, DEMO_TOKEN, "admin")
+    finally:
+        store.close()
+
+
+def _serve(home: LedgerHome, host: str, port: int) -> None:
+    """The API and web UI over the demo ledger, until Ctrl-C."""
+    import uvicorn  # noqa: PLC0415 - the web stack loads only to serve
+
+    from radledger.api import create_app  # noqa: PLC0415
+
+    token = _admin_token(home)
+    print(f"""
+web UI: http://{host}:{port}/ui/  (the JSON API's reference: http://{host}:{port}/docs)
+log in with this admin token (shown once; `radledger token create` makes others):
+  {token}
+serving until Ctrl-C""", flush=True)
+    uvicorn.run(create_app(home.path), host=host, port=port, workers=1, log_level="warning")
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m radledger.demo", description=__doc__)
+    parser.add_argument("home", nargs="?", default="demo-home", type=Path)
+    parser.add_argument("--no-serve", action="store_true",
+                        help="build and verify the demo, then exit (no web server)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8600)
+    return parser.parse_args(argv[1:])
+
+
 def main(argv: list[str]) -> int:
-    """Create or reopen the demo ledger, ingest the samples, verify, and show the results."""
-    path = Path(argv[1] if len(argv) > 1 else "demo-home")
+    """Create or reopen the demo ledger, ingest the samples, verify, show the results, and
+    (unless --no-serve) serve the web UI over it."""
+    args = _arguments(argv)
+    status = _build(args.home)
+    if not args.no_serve:
+        _serve(load_home(args.home), args.host, args.port)
+    return status
+
+
+def _build(path: Path) -> int:
+    """Everything but serving: returns 0 if every verification passed."""
     home, ledger, created = _open(path)
     samples = path / "sample-dicom"
     if created:

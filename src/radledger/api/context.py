@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from radledger.api.grouping import GroupCommit
 from radledger.api.ratelimit import TokenBuckets
 from radledger.ledger.delegated import append_on_behalf
 from radledger.ledger.drafts import Draft
@@ -23,7 +24,7 @@ from radledger.ledger.setup import Workspace, open_ledger, open_workspace
 from radledger.ledger.tokens import TokenHolder, authenticate, open_tokens
 from radledger.storage.base import LedgerStore
 from radledger.storage.sqlite import SQLiteStore
-from radledger.storage.tokens import TokenStore
+from radledger.storage.tokens import TokenStorage
 
 
 class StorePool:
@@ -72,7 +73,7 @@ class ApiContext:
 
     home: LedgerHome
     ledger: Ledger
-    tokens: TokenStore
+    tokens: TokenStorage
     reads: StorePool
     public_log: bool
     limits: TokenBuckets = field(default_factory=TokenBuckets)
@@ -80,6 +81,7 @@ class ApiContext:
     after_write: Callable[[], None] | None = None  # e.g. api.witnessing.WitnessSync.poke
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
     _token_lock: threading.Lock = field(default_factory=threading.Lock)
+    _group: GroupCommit | None = None  # concurrent POST /entries, committed together
 
     @classmethod
     def open(cls, home_path: Path, public_log: bool,
@@ -98,6 +100,7 @@ class ApiContext:
         except BaseException:
             ctx.close()
             raise
+        ctx._group = GroupCommit(ledger, home.actor_signer, ctx._write_lock)
         return ctx
 
     def close(self) -> None:
@@ -131,8 +134,11 @@ class ApiContext:
 
     def append(self, draft: Draft, holder: TokenHolder) -> tuple[Receipt, Receipt]:
         """Append ``draft`` signed by the home's actor key, recorded as done on behalf of
-        ``holder`` (see ledger.delegated)."""
+        ``holder`` (as ledger.delegated does); appends waiting for the writer at the same
+        time share one transaction (api.grouping). Returns once both are durable."""
         try:
+            if self._group is not None:
+                return self._group.append(draft, holder.name)
             with self._write_lock:
                 return append_on_behalf(self.ledger, self.home.actor_signer, draft,
                                         holder.name)

@@ -34,6 +34,7 @@ from radledger.errors import (
 )
 from radledger.ledger.history import NotRegistered
 from radledger.ledger.reads import NotFound
+from radledger.ledger.release import NothingToRelease, ReleaseExists, ReleaseRefused
 from radledger.ledger.tiles import EntryTooLargeForBundle
 from radledger.ledger.tokens import PermissionDenied, TokenRejected
 
@@ -44,11 +45,19 @@ class BodyTooLarge(InputError):
     """A request body over the server's limit (HTTP 413)."""
 
 
+class RequestTimedOut(RadledgerError):
+    """A request still running after the server's time limit (HTTP 504); what it had
+    started may have completed (api.timeouts)."""
+
+
 STATUS: dict[type[RadledgerError], tuple[int, str]] = {
     TokenRejected: (401, "unauthorized"),
     PermissionDenied: (403, "forbidden"),
     NotFound: (404, "not_found"),
     NotRegistered: (404, "not_registered"),
+    ReleaseRefused: (409, "release_refused"),
+    ReleaseExists: (409, "release_exists"),
+    NothingToRelease: (409, "nothing_to_release"),
     BodyTooLarge: (413, "body_too_large"),
     EntryError: (422, "invalid_entry"),
     CanonicalJSONError: (400, "invalid_json"),
@@ -58,6 +67,7 @@ STATUS: dict[type[RadledgerError], tuple[int, str]] = {
     VerificationError: (409, "verification_failed"),
     EntryTooLargeForBundle: (501, "entry_too_large_for_bundle"),
     StorageBusy: (503, "storage_busy"),
+    RequestTimedOut: (504, "timeout"),
     RateLimited: (429, "rate_limited"),
     StorageFull: (507, "storage_full"),
     StorageCorrupt: (500, "storage_corrupt"),
@@ -69,7 +79,7 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                405: "method_not_allowed", 406: "not_acceptable", 413: "body_too_large",
                415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests"}
 # 5xx whose message is safe and useful to a client; others are logged, not shown
-_SHOWN_5XX = {501, 503, 507}
+_SHOWN_5XX = {501, 503, 504, 507}
 RETRY_AFTER_BUSY_S = 1
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -42,9 +41,10 @@ from radledger.core.entry import parse_entry
 from radledger.core.note import format_vkey
 from radledger.errors import InputError, RadledgerError, VerificationError
 from radledger.ledger import keyadmin, proofs
+from radledger.ledger.audit import run_verification
 from radledger.ledger.home import resolve_home
 from radledger.ledger.setup import init_ledger, open_workspace
-from radledger.ledger.verify import VerifyReport, verify_ledger
+from radledger.ledger.verify import VerifyReport
 from radledger.ledger.witnessing import checkpoint_with_cosignatures
 
 app = typer.Typer(
@@ -309,8 +309,9 @@ def verify(
     """
     loaded, ledger = open_home(home)
     with entry_progress(ledger.store.entry_count(), enabled=not as_json) as progress:
-        report = verify_ledger(ledger.store, loaded.ledger_verifier,
-                               workers=workers, progress=progress, now=int(time.time()))
+        # recorded (verify-runs.jsonl), as the API's runs are: when was it last verified
+        report, _ = run_verification(ledger.store, loaded, "cli", workers=workers,
+                                     progress=progress)
     against_error: VerificationError | None = None
     if against is not None and report.ok:
         try:

@@ -46,11 +46,12 @@ class Derivation:
     options: tuple[str, ...] = ()
 
 
-def resolve_inputs(space: Workspace, targets: list[str]) -> list[int]:
-    """Entry indices for ``--input`` values: an index; a registered file (by its bytes); or
-    a real Study/Series/SOP Instance UID (every registration of its instances).
+def resolve_inputs(space: Workspace, targets: list[str], *, files: bool = True) -> list[int]:
+    """Entry indices for ``--input`` values: an index; a registered file (by its bytes, only
+    if ``files``: a server passes False so that no client value is ever read as one of its
+    paths); or a real Study/Series/SOP Instance UID (every registration of its instances).
 
-    Raises NotRegistered or InputError naming the value.
+    Raises NotRegistered or InputError (naming an index or a file, never a UID).
     """
     with space.side.write():
         lookup.catch_up(space.ledger.store, space.side)
@@ -61,7 +62,7 @@ def resolve_inputs(space: Workspace, targets: list[str]) -> list[int]:
             if int(target) >= size:
                 raise InputError(f"--input {target}: no such entry (ledger size {size})")
             found.append(int(target))
-        elif os.path.isfile(target):
+        elif files and os.path.isfile(target):
             found.append(_registered_file(space, Path(target)))
         else:
             found.extend(_registered_uid(space, target.strip()))

@@ -4,6 +4,10 @@ A real UID is pseudonymised with the project key before lookup (the ledger never
 a 64-hex pseudonym is looked up as given; a file is read to find its SOP Instance UID, its
 content hash and its path. Entries that refer to a found entry (a new version, a
 correction, a derivation) belong to the history too, transitively.
+
+Only the CLI looks a target up as a file (``files=True``, the default). A server passes
+``files=False``: a string from a client must never make it read a path of its own, whatever
+files happen to sit in its working directory.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ class NotRegistered(InputError):
     """Nothing in the ledger is about what was asked for."""
 
 
-def target_keys(target: str, project_key: bytes) -> list[bytes]:
-    """The lookup keys for a UID, a pseudonym, or a file path."""
+def target_keys(target: str, project_key: bytes, *, files: bool = True) -> list[bytes]:
+    """The lookup keys for a UID, a pseudonym, or (only if ``files``) a file path. Raises
+    InputError for a value that is none of them (never echoing it)."""
     path = Path(target)
-    if os.path.isfile(target):  # False, not an error, for a name too long to be a path
+    # False, not an error, for a name too long to be a path
+    if files and os.path.isfile(target):
         keys = [lookup.key(lookup.PATH, pseudonym(project_key, "FilePath",
                                                   str(path.resolve())))]
         _, digest, _ = file_sha256(path)
@@ -57,9 +63,11 @@ _FOLLOW_REFS = ("instance.registered", "derivation.recorded")
 _PATIENT_KINDS = ("consent.granted", "consent.withdrawn", "erasure.recorded")
 
 
-def history(space: Workspace, target: str) -> tuple[list[tuple[int, bytes]], bool]:
+def history(space: Workspace, target: str, *, files: bool = True
+            ) -> tuple[list[tuple[int, bytes]], bool]:
     """The entries about ``target`` as (index, data), oldest first, and whether the list
-    was cut at MAX_ENTRIES. Raises NotRegistered if there are none.
+    was cut at MAX_ENTRIES. ``target`` is read as a file path only if ``files`` (and such a
+    file exists). Raises NotRegistered if there are none.
 
     From the entries naming the target it follows the chain both ways: entries that refer
     to a found one (new versions, derivations, results, notes, corrections, releases); what
@@ -72,7 +80,7 @@ def history(space: Workspace, target: str) -> tuple[list[tuple[int, bytes]], boo
         lookup.catch_up(ledger.store, side)
     found: dict[int, dict[str, object]] = {}
     patients: set[str] = set()
-    keys, pointed = target_keys(target, project_key), set[int]()
+    keys, pointed = target_keys(target, project_key, files=files), set[int]()
     while (keys or pointed) and len(found) < MAX_ENTRIES:
         new = pointed | {i for hits in side.lookup(keys).values() for i in hits}
         keys, pointed = [], set()

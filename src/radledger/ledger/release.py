@@ -37,6 +37,19 @@ class ReleaseRefused(InputError):
         self.members = members
 
 
+class ReleaseExists(InputError):
+    """A release of this name and version is in the ledger already; ``index`` is its entry.
+    Versions are never replaced: give a new one."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class NothingToRelease(InputError):
+    """Every member was left out (``exclude_unconsented``): a release needs at least one."""
+
+
 @dataclass(frozen=True)
 class ReleasePlan:
     """What to release and under which rules."""
@@ -134,7 +147,9 @@ def manifest_root(members: list[dict[str, JSONValue]]) -> str:
 
 def create_release(space: Workspace, signer: Signer, plan: ReleasePlan) -> Receipt:
     """Check every member, then append ``dataset.released``. Raises ReleaseRefused listing
-    the members that may not go (by entry index) and why; nothing is appended then."""
+    the members that may not go (by entry index) and why, ReleaseExists for a name and
+    version released already, NothingToRelease if no member is left once the unconsented
+    are excluded; nothing is appended then. InputError for a plan without members."""
     if not plan.members:
         raise InputError("a release needs at least one member")
     _refuse_existing(space, plan)
@@ -149,7 +164,8 @@ def create_release(space: Workspace, signer: Signer, plan: ReleasePlan) -> Recei
                 f"entry {i} ({why})" for i, why in list(blocking.items())[:20]), blocking)
     released = [m for m in members if not m.problems]
     if not released:
-        raise InputError("no member is left to release")
+        raise NothingToRelease(f"no member is left to release ({len(unconsented)} of "
+                               f"{len(members)} excluded without consent)")
     listed = [manifest_entry(m) for m in released]
     consent: dict[str, JSONValue] = {
         "scope": plan.scope, "checked_at_tree_size": space.ledger.store.entry_count(),
@@ -174,8 +190,8 @@ def _refuse_existing(space: Workspace, plan: ReleasePlan) -> None:
     for index in space.side.lookup([wanted]).get(wanted, []):
         body = _entry(space, index).get("body")
         if isinstance(body, dict) and body.get("version") == plan.version:
-            raise InputError(f"release {plan.name!r:.100} version {plan.version!r:.40} exists "
-                             f"already (entry {index}); give a new version")
+            raise ReleaseExists(f"release {plan.name!r:.100} version {plan.version!r:.40} "
+                                f"exists already (entry {index}); give a new version", index)
 
 
 def deidentified_instances(space: Workspace) -> list[int]:
