@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from machine import machine_info
+from proctree import descendants
 
 from radledger.ledger.setup import init_ledger
 from radledger.ledger.tokens import create_token, open_tokens
@@ -82,10 +83,17 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (and its reaped children) in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """utime + stime of a process, its live descendants (``serve --workers N``) and its
+    reaped children, in seconds."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+    total = 0
+    for one in descendants(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14))
+    return total / ticks
 
 
 def get(url: str, token: str | None = None) -> bytes:
@@ -173,11 +181,11 @@ _UNGROUPED = ("import sys; import radledger.api.context as c; c.GroupCommit = la
               "from radledger.cli.main import run; sys.argv[0] = 'radledger'; run()")
 
 
-def start_server(home: Path, port: int, work: Path, grouped: bool = True
+def start_server(home: Path, port: int, work: Path, grouped: bool = True, workers: int = 1
                  ) -> subprocess.Popen[bytes]:
     command = [str(BIN / "radledger")] if grouped else [sys.executable, "-c", _UNGROUPED]
     argv = [*command, "serve", "--home", str(home), "--port", str(port),
-            "--rate-limit", "0", "--no-access-log"]
+            "--rate-limit", "0", "--no-access-log", "--workers", str(workers)]
     server = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                               stderr=(work / "server.log").open("wb"), start_new_session=True)
     deadline = time.monotonic() + 30
@@ -250,6 +258,8 @@ def main() -> None:
                         default=[16, 64], help="comma-separated: one run of each phase each")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--quick", action="store_true", help="4 s phases, 1 s warm-up")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (`radledger serve --workers N`)")
     parser.add_argument("--no-group-commit", action="store_true",
                         help="serve with group commit off (each POST /entries: 2 transactions)")
     args = parser.parse_args()
@@ -268,7 +278,8 @@ def main() -> None:
     store.close()
     port = free_port()
     bench = Bench(f"http://127.0.0.1:{port}", work,
-                  start_server(home.path, port, work, not args.no_group_commit), args)
+                  start_server(home.path, port, work, not args.no_group_commit,
+                               args.workers), args)
     log(f"server pid {bench.server.pid} on {bench.url}; connections {args.connections}, "
         f"{args.duration:g} s per phase")
     try:
@@ -294,11 +305,13 @@ def main() -> None:
         "# API load benchmark", "",
         "Command: `" + " ".join([".venv/bin/python bench/api_load.py", *sys.argv[1:]]) + "`",
         f"wrk -t{args.threads}, {args.duration:g} s per phase after {args.warmup:g} s "
-        "warm-up; server: `radledger serve --rate-limit 0 --no-access-log`"
+        f"warm-up; server: `radledger serve --rate-limit 0 --no-access-log --workers "
+        f"{args.workers}`"
         + (", group commit OFF" if args.no_group_commit else ""), "",
         *(f"- {k}: {v}" for k, v in machine_info()), "", table(results), "",
         *(f"- {c}" for c in checks), ""])
-    stem = "api-load-ungrouped" if args.no_group_commit else "api-load"
+    stem = ("api-load-ungrouped" if args.no_group_commit else "api-load") + (
+        f"-w{args.workers}" if args.workers > 1 else "")
     (OUT / f"{stem}.md").write_text(report)
     (OUT / f"{stem}.json").write_text(json.dumps(
         {"results": results, "appends": appends, "checks": checks,

@@ -84,5 +84,5 @@ def create_app(home_path: Path, *, public_log: bool = True,
         app.include_router(routes_witness.router)
     app.include_router(routes_trail.router)
     app.include_router(routes_releases.router)
-    install_web(app)
+    install_web(app, options.web_key)
     return app

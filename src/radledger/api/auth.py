@@ -26,7 +26,13 @@ def context(request: Request) -> ApiContext:
     return cast(ApiContext, request.app.state.radledger)
 
 
-Context = Annotated[ApiContext, Depends(context)]
+async def _context(request: Request) -> ApiContext:
+    # async dependencies run on the event loop; a sync one would cost a worker-thread hop
+    # on every request (bench/README.md, "Where the time goes")
+    return context(request)
+
+
+Context = Annotated[ApiContext, Depends(_context)]
 
 
 class Requires:
@@ -35,19 +41,25 @@ class Requires:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(self, ctx: Context, credentials: Credentials) -> TokenHolder:
+    async def __call__(self, ctx: Context, credentials: Credentials) -> TokenHolder:
+        # on the event loop: a token lookup is one short indexed read
+        return self.check(ctx, credentials)
+
+    def check(self, ctx: ApiContext, credentials: HTTPAuthorizationCredentials | None
+              ) -> TokenHolder:
+        """The holder, or TokenRejected (401) / PermissionDenied (403) / RateLimited (429)."""
         holder = ctx.authenticate(credentials.credentials if credentials else None)
         require(holder, self.permission)
         ctx.limits.take(holder.name)  # 429 before any work is done for a flooding token
         return holder
 
 
-def log_reader(ctx: Context, credentials: Credentials) -> TokenHolder | None:
+async def log_reader(ctx: Context, credentials: Credentials) -> TokenHolder | None:
     """Dependency for the tlog-tiles read path: None when the log is public, else a holder
     with read permission."""
     if ctx.public_log:
         return None
-    return Requires(Permission.READ)(ctx, credentials)
+    return Requires(Permission.READ).check(ctx, credentials)
 
 
 Reader = Annotated[TokenHolder, Depends(Requires(Permission.READ))]

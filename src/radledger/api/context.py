@@ -9,10 +9,14 @@ so a read never sees another request's open write transaction.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+from starlette.concurrency import run_in_threadpool
 
 from radledger.api.grouping import GroupCommit
 from radledger.api.ratelimit import TokenBuckets
@@ -25,6 +29,8 @@ from radledger.ledger.tokens import TokenHolder, authenticate, open_tokens
 from radledger.storage.base import LedgerStore
 from radledger.storage.sqlite import SQLiteStore
 from radledger.storage.tokens import TokenStorage
+
+T = TypeVar("T")
 
 
 class StorePool:
@@ -58,6 +64,20 @@ class StorePool:
             with self._lock:
                 self._free.append(store)
 
+    async def read(self, read: Callable[[LedgerStore], T]) -> T:
+        """``read(store)`` with a connection of its own. An embedded SQLite read is a few
+        indexed lookups in this process, cheaper than a worker-thread hop, so it runs on the
+        event loop; a networked database's round trips go to a worker thread."""
+        if self._shared is None:
+            with self.store() as store:
+                return read(store)
+
+        def run() -> T:
+            with self.store() as store:
+                return read(store)
+
+        return await run_in_threadpool(run)
+
     def close(self) -> None:
         """Close every connection (at shutdown)."""
         with self._lock:
@@ -65,6 +85,26 @@ class StorePool:
                 store.close()
             self._all.clear()
             self._free.clear()
+
+
+class TileCache:
+    """The most recently served full tiles (immutable once full, so never stale), bounded
+    in count; each ApiContext keeps one."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._tiles: OrderedDict[tuple[int | None, int], bytes] = OrderedDict()
+        self._limit = limit
+
+    def get(self, key: tuple[int | None, int]) -> bytes | None:
+        body = self._tiles.get(key)
+        if body is not None:
+            self._tiles.move_to_end(key)
+        return body
+
+    def put(self, key: tuple[int | None, int], body: bytes) -> None:
+        self._tiles[key] = body
+        if len(self._tiles) > self._limit:
+            self._tiles.popitem(last=False)
 
 
 @dataclass
@@ -77,6 +117,7 @@ class ApiContext:
     reads: StorePool
     public_log: bool
     limits: TokenBuckets = field(default_factory=TokenBuckets)
+    tiles: TileCache = field(default_factory=TileCache)
     workspace: Workspace | None = None  # the ledger with its side store, for DICOM and trail
     after_write: Callable[[], None] | None = None  # e.g. api.witnessing.WitnessSync.poke
     _write_lock: threading.Lock = field(default_factory=threading.Lock)

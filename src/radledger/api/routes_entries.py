@@ -53,20 +53,18 @@ def _draft(value: jcs.JSONValue) -> Draft:
 
 
 @router.get("/entries/{index}", summary="One entry with its leaf hash and block")
-def get_entry(index: Index, ctx: Context, _: Reader) -> dict[str, Any]:
+async def get_entry(index: Index, ctx: Context, _: Reader) -> dict[str, Any]:
     """``{"index", "leaf_hash", "entry", "block"}``, as ``radledger show --json``."""
-    with ctx.reads.store() as store:
-        return entry_json(store, index)
+    return await ctx.reads.read(lambda store: entry_json(store, index))
 
 
 @router.get("/proof/inclusion/{index}", summary="An RFC 9162 inclusion proof")
-def get_inclusion(index: Index, ctx: Context, _: Reader,
+async def get_inclusion(index: Index, ctx: Context, _: Reader,
                   tree_size: Annotated[int | None, Query(
                       ge=1, description="Tree size (default: the latest sealed size).")] = None
                   ) -> dict[str, Any]:
     """``{"index", "tree_size", "leaf_hash", "proof", "root"}``, hashes hex."""
-    with ctx.reads.store() as store:
-        return inclusion_json(store, index, tree_size)
+    return await ctx.reads.read(lambda store: inclusion_json(store, index, tree_size))
 
 
 @router.post("/entries", status_code=201, response_model=Appended,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
-from starlette.concurrency import run_in_threadpool
 
 from radledger.api.auth import Context, LogReader
 from radledger.api.errors import error_schema
@@ -23,13 +22,14 @@ PARTIAL_TILE_CACHE = "public, max-age=60"  # may be replaced by the full tile an
 OCTETS = "application/octet-stream"
 
 
+
+
 @router.get("/checkpoint", response_class=PlainTextResponse,
             summary="The latest signed checkpoint with its witness cosignatures")
-def get_checkpoint(ctx: Context, _: LogReader) -> PlainTextResponse:
+async def get_checkpoint(ctx: Context, _: LogReader) -> PlainTextResponse:
     """The C2SP checkpoint (a signed note), ledger signature first, then one line per
     witness cosignature."""
-    with ctx.reads.store() as store:
-        note = checkpoint_with_cosignatures(store)
+    note = await ctx.reads.read(checkpoint_with_cosignatures)
     return PlainTextResponse(note, headers={"Cache-Control": CHECKPOINT_CACHE})
 
 
@@ -41,13 +41,13 @@ async def get_tile(path: str, ctx: Context, _: LogReader) -> Response:
     an entry bundle, the entries of a level-0 tile, each behind a big-endian uint16 length.
     Full tiles never change and are cacheable forever."""
     ref = parse_tile_path(path)
-
-    def read() -> bytes:
-        with ctx.reads.store() as store:
-            if ref.level is None:
-                return read_entry_bundle(store, ref)
-            return read_tile(store, ref)
-
-    body = await run_in_threadpool(read)
+    key = (ref.level, ref.index) if ref.width is None else None  # full tiles never change
+    body = ctx.tiles.get(key) if key is not None else None
+    if body is None:
+        body = await ctx.reads.read(
+            lambda store: read_entry_bundle(store, ref) if ref.level is None
+            else read_tile(store, ref))
+        if key is not None:
+            ctx.tiles.put(key, body)
     cache = FULL_TILE_CACHE if ref.width is None else PARTIAL_TILE_CACHE
     return Response(body, media_type=OCTETS, headers={"Cache-Control": cache})

@@ -51,6 +51,9 @@ class ApiOptions:
     verify_workers: int | None = 1
     witness: WitnessEndpoint | None = None
     witness_timeout: float = TIMEOUT_S  # background witnessing: seconds per witness
+    # the web UI's CSRF key; None: a random one. Processes serving together share one
+    # (api.serving), so a form one of them served is accepted by another
+    web_key: bytes | None = None
 
     def body_limits(self) -> dict[str, int]:
         """Per-route body limits above the app-wide one (for limits.BodyLimit)."""

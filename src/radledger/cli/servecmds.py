@@ -8,10 +8,7 @@ from typing import Annotated
 import typer
 
 from radledger.cli.common import HomeOption
-from radledger.core.note import Verifier
-from radledger.errors import InputError
 from radledger.ledger.home import resolve_home
-from radledger.ledger.witness_server import parse_log_option
 
 # the defaults of api.services, api.timeouts and api.ratelimit, repeated so that the CLI does
 # not load the web stack to show them (tests/test_api_data.py checks they agree)
@@ -19,7 +16,6 @@ DEFAULT_MAX_UPLOAD = 4 << 30
 DEFAULT_MAX_UPLOAD_FILE = 1 << 30
 DEFAULT_REQUEST_TIMEOUT_S = 60.0
 DEFAULT_RATE, DEFAULT_BURST = 50.0, 100  # api.ratelimit's
-_UNLIMITED = 1e18  # requests a second: no rate limit
 
 
 def serve(
@@ -51,6 +47,9 @@ def serve(
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log", help="Log one line per request (uvicorn's).")
     ] = True,
+    workers: Annotated[int, typer.Option(
+        help="Server processes sharing the port (uvicorn workers); each has its own "
+             "connections, group commit and rate-limit buckets.", min=1, max=64)] = 1,
     home: HomeOption = None,
 ) -> None:
     """Serve the ledger over HTTP: JSON API with OpenAPI docs at /docs, and the C2SP
@@ -58,23 +57,20 @@ def serve(
     # the web stack loads only for this command, not on every CLI start
     import uvicorn  # noqa: PLC0415
 
-    from radledger.api.app import create_app  # noqa: PLC0415
-    from radledger.api.ratelimit import TokenBuckets  # noqa: PLC0415
-    from radledger.api.services import ApiOptions, WitnessEndpoint  # noqa: PLC0415
+    from radledger.api.serving import ServeSettings, build_app  # noqa: PLC0415
 
-    witness = None
-    if witness_home is not None or witness_log:
-        if witness_home is None or not witness_log:
-            raise InputError("--witness-home and --witness-log go together")
-        logs: dict[str, list[Verifier]] = {}
-        for text in witness_log:
-            origin, verifier = parse_log_option(text)
-            logs.setdefault(origin, []).append(verifier)
-        witness = WitnessEndpoint(witness_home, logs)
-    options = ApiOptions(max_upload_file=max_upload_file, max_upload=max_upload,
-                         request_timeout=request_timeout or None, witness=witness)
-    limits = TokenBuckets(rate_limit, burst) if rate_limit else TokenBuckets(_UNLIMITED,
-                                                                           1 << 62)
-    app = create_app(resolve_home(home), public_log=not private_log, limits=limits,
-                     options=options)
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", access_log=access_log)
+    settings = ServeSettings(
+        home=str(resolve_home(home)), private_log=private_log, max_upload=max_upload,
+        max_upload_file=max_upload_file, request_timeout=request_timeout,
+        rate_limit=rate_limit, burst=burst,
+        witness_home=None if witness_home is None else str(witness_home),
+        witness_log=list(witness_log or []))
+    if workers == 1:
+        app = build_app(settings)
+        uvicorn.run(app, host=host, port=port, workers=1, log_level="info",
+                    access_log=access_log)
+        return
+    build_app(settings)  # refuse bad options here, before any worker starts
+    settings.to_environment()
+    uvicorn.run("radledger.api.serving:app_from_environment", factory=True, host=host,
+                port=port, workers=workers, log_level="info", access_log=access_log)

@@ -34,9 +34,10 @@ STATIC = Path(__file__).parent / "static"
 UPLOAD_PATHS = {f"{PREFIX}/reviewer": 256 << 20, f"{PREFIX}/consent": 1 << 20}
 
 
-def install_web(app: FastAPI) -> None:
-    """Add the web UI's pages and static files to ``app``."""
-    app.state.radledger_web = WebSecrets()
+def install_web(app: FastAPI, csrf_key: bytes | None = None) -> None:
+    """Add the web UI's pages and static files to ``app`` (``csrf_key``: shared by the
+    processes serving together; default a random one)."""
+    app.state.radledger_web = WebSecrets() if csrf_key is None else WebSecrets(csrf_key)
     for module in (pages_home, pages_studies, pages_entries, pages_releases, pages_reviewer,
                    pages_admin):
         app.include_router(module.router)
