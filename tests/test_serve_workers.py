@@ -29,6 +29,35 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _append_through(base: str, writer: str) -> tuple[list[int], list[str]]:
+    """100 POST /entries from 4 threads, each on a fresh connection (so the kernel spreads
+    them over both workers): the acknowledged indices and anything that went wrong."""
+    acks: list[int] = []
+    errors: list[str] = []
+
+    def append(n: int) -> None:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for i in range(25):
+                try:
+                    r = http.post("/entries", headers={
+                        "Authorization": f"Bearer {writer}", "Connection": "close"},
+                        content=json.dumps({"kind": "x-lab.w", "body": {"t": n, "i": i}}))
+                except httpx.HTTPError as exc:
+                    errors.append(repr(exc))
+                    continue
+                if r.status_code != 201:
+                    errors.append(f"{r.status_code} {r.text[:300]}")
+                    continue
+                acks.append(r.json()["index"])
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return acks, errors
+
+
 def test_two_workers_share_the_ledger_and_the_csrf_key(tmp_path: Path) -> None:
     home = tmp_path / "home"
     init_ledger(home, "example.org/workers", "alice")[1].store.close()
@@ -56,24 +85,8 @@ def test_two_workers_share_the_ledger_and_the_csrf_key(tmp_path: Path) -> None:
         assert len(set(re.findall(r"Started server process \[(\d+)\]", booted))) == 2, booted
         assert httpx.get(f"{base}/checkpoint", timeout=10).status_code == 200
 
-        acks: list[int] = []
-
-        def append(n: int) -> None:
-            # a fresh connection each time, so the kernel spreads them over both workers
-            with httpx.Client(base_url=base, timeout=30) as http:
-                for i in range(25):
-                    r = http.post("/entries", headers={"Authorization": f"Bearer {writer}",
-                                                       "Connection": "close"},
-                                  content=json.dumps({"kind": "x-lab.w",
-                                                      "body": {"t": n, "i": i}}))
-                    assert r.status_code == 201, r.text
-                    acks.append(r.json()["index"])
-
-        threads = [threading.Thread(target=append, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        acks, errors = _append_through(base, writer)
+        assert not errors, (errors[:5], (tmp_path / "serve.log").read_text()[-3000:])
         assert len(acks) == len(set(acks)) == 100
 
         # one browser session; each request on a new connection, to either worker
@@ -90,7 +103,7 @@ def test_two_workers_share_the_ledger_and_the_csrf_key(tmp_path: Path) -> None:
                 search = browser.post("/ui/studies", data={"q": "1.2.3", "csrf": found[1]},
                                       headers={"Origin": base})
                 refused += search.status_code == 403
-            assert refused == 0
+            assert refused == 0, (tmp_path / "serve.log").read_text()[-3000:]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)

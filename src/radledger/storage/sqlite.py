@@ -8,6 +8,7 @@ processes queue for the writer instead of failing; readers never block it. The s
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import sqlite3
@@ -83,6 +84,7 @@ class WalDatabase:
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
         self._conn = conn
+        self._writer_fd: int | None = None  # <path>-writer, flocked around each write
         self._file = _file_key(path)
         if self._file is not None:
             _OPEN_FILES[self._file] = _OPEN_FILES.get(self._file, 0) + 1
@@ -168,6 +170,9 @@ class WalDatabase:
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
+        if self._writer_fd is not None:
+            os.close(self._writer_fd)
+            self._writer_fd = None
         if self._file is not None and _OPEN_FILES.get(self._file, 0) > 0:
             _OPEN_FILES[self._file] -= 1
             self._file = None
@@ -181,8 +186,34 @@ class WalDatabase:
     def write(self) -> Iterator[Self]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT); rolled back on any error.
 
-        Waits up to BUSY_TIMEOUT_S for another writer, then raises StorageBusy.
+        Writers of every process first queue on an flock of ``<database>-writer``: the kernel
+        wakes a waiter the moment the lock is released, where SQLite's busy handler sleeps up
+        to 100 ms between tries, so under contention (``serve --workers N``) one process
+        could take the writer again and again while another waited seconds. SQLite's own
+        lock stays the guarantee: a writer without the flock is still serialised by it, and
+        waits up to BUSY_TIMEOUT_S before StorageBusy.
         """
+        with self._writer_turn():
+            with self._sqlite_write():
+                yield self
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        if self._writer_fd is None:
+            try:
+                self._writer_fd = os.open(f"{self.path}-writer", os.O_RDWR | os.O_CREAT,
+                                          0o600)
+            except OSError as exc:
+                raise StorageError(f"cannot open the writer lock of {self.path}: "
+                                   f"{exc.strerror}") from None
+        fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _sqlite_write(self) -> Iterator[None]:
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
             try:
@@ -195,7 +226,7 @@ class WalDatabase:
                     raise _translate(exc, "starting a write") from exc
                 time.sleep(0.01)
         try:
-            yield self
+            yield
             with _translated("committing"):
                 self._conn.execute("COMMIT")
         except BaseException:
