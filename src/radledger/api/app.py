@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from radledger.api import (
+    routes_admin,
     routes_audit,
     routes_bundles,
     routes_data,
@@ -84,5 +85,6 @@ def create_app(home_path: Path, *, public_log: bool = True,
         app.include_router(routes_witness.router)
     app.include_router(routes_trail.router)
     app.include_router(routes_releases.router)
+    app.include_router(routes_admin.router)
     install_web(app, options.web_key)
     return app

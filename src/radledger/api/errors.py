@@ -20,10 +20,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from radledger.api.ratelimit import RateLimited
 from radledger.errors import (
     AnchorError,
+    AnchorKeyError,
     CanonicalJSONError,
+    ChainUnreachable,
     EntryError,
     InputError,
     LedgerHomeError,
+    NotAnchorContract,
     RadledgerError,
     SignatureError,
     StorageBusy,
@@ -72,6 +75,9 @@ STATUS: dict[type[RadledgerError], tuple[int, str]] = {
     StorageFull: (507, "storage_full"),
     StorageCorrupt: (500, "storage_corrupt"),
     StorageError: (500, "storage_error"),
+    ChainUnreachable: (502, "chain_unreachable"),
+    NotAnchorContract: (422, "not_anchor_contract"),
+    AnchorKeyError: (500, "anchor_key"),
     AnchorError: (502, "anchor_error"),
     RadledgerError: (500, "error"),
 }

@@ -63,6 +63,9 @@ class DeidJob:
     dst: Path
     options: frozenset[str] = frozenset()
     safe_private: frozenset[SafePrivate] = frozenset()  # with retain-safe-private
+    # processes fingerprinting the sources (None: one per CPU). A server passes 1: forking
+    # a process that serves on many threads copies locks other threads hold
+    workers: int | None = None
 
 
 def deidentify_tree(space: Workspace, signer: Signer, job: DeidJob,
@@ -74,7 +77,7 @@ def deidentify_tree(space: Workspace, signer: Signer, job: DeidJob,
             os.path.abspath(dst) == os.path.abspath(src):
         raise InputError("the destination must not be the source or inside it")
     sources: list[FileOutcome] = []
-    ingest(Ingester(space, signer), [src], os.cpu_count() or 1,
+    ingest(Ingester(space, signer), [src], job.workers or os.cpu_count() or 1,
            lambda outcome, _size: sources.append(outcome))
     done: list[tuple[str, int, Path, Deidentified]] = []
     outcomes: dict[str, DeidOutcome] = {}
