@@ -25,8 +25,7 @@ from typer.testing import CliRunner
 
 from radledger.api import create_app
 from radledger.api.context import ApiContext
-from radledger.api.errors import BodyTooLarge
-from radledger.api.multipart import MultipartError, MultipartReader
+from radledger.api.multipart import MultipartReader
 from radledger.api.services import ApiOptions, WitnessEndpoint
 from radledger.cli.main import app as cli
 from radledger.core import merkle
@@ -36,7 +35,7 @@ from radledger.core.ed25519 import SigningKey
 from radledger.core.note import format_vkey, parse_vkey
 from radledger.dicom.fingerprint import fingerprint_file
 from radledger.dicom.synthetic import Acquisition, canary_patient, fake_patients, write_study
-from radledger.errors import InputError
+from radledger.errors import BodyTooLarge, InputError, MultipartError
 from radledger.ledger import proofs, release, trail
 from radledger.ledger.deid import DeidJob, deidentify_tree
 from radledger.ledger.drafts import Draft

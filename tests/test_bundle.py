@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from radledger.core.bundle import BundleError, load_bundle, verify_bundle
+from radledger.core.bundle import load_bundle, verify_bundle
 from radledger.core.note import format_vkey, parse_vkey
 from radledger.dicom.synthetic import Acquisition, fake_patients, write_study
+from radledger.errors import BundleError
 from radledger.ledger import release, trail
 from radledger.ledger.bundle import BundleRequest, create_bundle, write_bundle
 from radledger.ledger.deid import DeidJob, deidentify_tree

@@ -19,8 +19,8 @@ from pydicom.uid import ImplicitVRLittleEndian
 from radledger.core.entry import parse_entry
 from radledger.core.pseudonym import pseudonym
 from radledger.dicom.synthetic import Acquisition, fake_patients, write_study
-from radledger.errors import InputError
-from radledger.ledger.history import NotRegistered, history
+from radledger.errors import InputError, NotRegistered
+from radledger.ledger.history import history
 from radledger.ledger.ingest import FileOutcome, Ingester, ingest
 from radledger.ledger.setup import Workspace, init_ledger, open_ledger, open_workspace
 from radledger.ledger.verify import verify_ledger

@@ -13,9 +13,8 @@ from pydicom import dcmread
 
 from radledger.core import merkle
 from radledger.dicom.synthetic import Acquisition, fake_patients, write_study
-from radledger.errors import InputError, TamperError
+from radledger.errors import InputError, NotRegistered, ReleaseRefused, TamperError
 from radledger.ledger import proofs, trail
-from radledger.ledger.history import NotRegistered
 from radledger.ledger.home import LedgerHome
 from radledger.ledger.ingest import Ingester, ingest
 from radledger.ledger.setup import Workspace, init_ledger, open_workspace
@@ -251,12 +250,12 @@ def test_a_release_checks_consent_and_de_identification(lab, tmp_path: Path) -> 
     assert release.prefer_deidentified(space, originals) == copies
     patient_id = str(dcmread(folder / "slice-0001.dcm").PatientID)
     plan = release.ReleasePlan("trial-42", "1.0", copies, "trial-42")
-    with pytest.raises(release.ReleaseRefused, match="no consent") as refused:
+    with pytest.raises(ReleaseRefused, match="no consent") as refused:
         release.create_release(space, home.actor_signer, plan)
     assert set(refused.value.members) == set(copies)
     grant = trail.record_consent(space, home.actor_signer,
                                  trail.Consent(patient_id, "trial-42", True))
-    with pytest.raises(release.ReleaseRefused, match="identified"):
+    with pytest.raises(ReleaseRefused, match="identified"):
         release.create_release(space, home.actor_signer, release.ReleasePlan(
             "internal", "1", originals, "trial-42"))
     receipt = release.create_release(space, home.actor_signer, plan)
@@ -269,7 +268,7 @@ def test_a_release_checks_consent_and_de_identification(lab, tmp_path: Path) -> 
         release.create_release(space, home.actor_signer, plan)
     trail.record_consent(space, home.actor_signer, trail.Consent(patient_id, "trial-42", False))
     later = release.ReleasePlan("trial-42", "2.0", copies, "trial-42")
-    with pytest.raises(release.ReleaseRefused, match="no consent"):
+    with pytest.raises(ReleaseRefused, match="no consent"):
         release.create_release(space, home.actor_signer, later)
     with pytest.raises(InputError, match="no member is left"):
         release.create_release(space, home.actor_signer, release.ReleasePlan(
@@ -347,7 +346,7 @@ def test_deidentify_records_both_sides_and_holds_burned_in_images(lab, tmp_path:
     for pid in (patient_id, us_patient):
         trail.record_consent(space, home.actor_signer, trail.Consent(pid, "s", True))
     copies = [o.output_index for o in outcomes if o.output_index is not None]
-    with pytest.raises(release.ReleaseRefused, match="burned-in"):
+    with pytest.raises(ReleaseRefused, match="burned-in"):
         release.create_release(space, home.actor_signer,
                                release.ReleasePlan("r", "1", copies, "s"))
     release.create_release(space, home.actor_signer,

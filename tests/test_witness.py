@@ -27,6 +27,7 @@ from radledger.core.checkpoint import Checkpoint, open_checkpoint, sign_checkpoi
 from radledger.core.cosignature import open_cosignatures, parse_witness_vkey
 from radledger.core.ed25519 import SigningKey
 from radledger.core.note import Signer, format_vkey
+from radledger.errors import ForkRefused
 from radledger.ledger import proofs
 from radledger.ledger.home import LedgerHome
 from radledger.ledger.service import Ledger
@@ -44,7 +45,7 @@ from radledger.ledger.witnessing import (
 )
 from radledger.storage.cosignatures import cosignatures, refusals
 from radledger.storage.sqlite import SQLiteStore
-from radledger.storage.witness_store import ForkRefused, WitnessStore
+from radledger.storage.witness_store import WitnessStore
 
 from helpers import qc
 

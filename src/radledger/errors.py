@@ -9,7 +9,20 @@
     │   ├── NoteError                   a signed note / checkpoint text that is malformed
     │   ├── KeyFormatError              a key or vkey string that cannot be parsed
     │   ├── LedgerHomeError             no ledger home, or one that is incomplete
-    │   └── DicomError                  a file that is not DICOM radledger can safely read
+    │   ├── DicomError                  a file that is not DICOM radledger can safely read
+    │   ├── NotFound                    an entry, tile or proof that does not exist (404)
+    │   ├── NotRegistered               nothing in the ledger is about what was asked (404)
+    │   ├── TokenRejected               a bearer token missing, unknown or revoked (401)
+    │   ├── PermissionDenied            a token whose role does not allow the request (403)
+    │   ├── ReleaseRefused              members that may not be released; .members says why
+    │   ├── ReleaseExists               that name and version is released already; .index
+    │   ├── NothingToRelease            every member was left out
+    │   ├── EntryTooLargeForBundle      an entry over 65,535 bytes in a tlog-tiles bundle
+    │   ├── BodyTooLarge                a request body over the server's limit (413)
+    │   ├── RateLimited                 too many requests from one token; .retry_after
+    │   ├── MultipartError              a body that is not well-formed multipart (400)
+    │   ├── BundleError                 not a well-formed radledger bundle
+    │   └── AnchorReceiptError          not a well-formed anchor receipt
     ├── VerificationError               something does not verify (CLI exit 1); carries
     │   │                               index/block, expected and computed values as evidence
     │   ├── ProofError                  an inclusion or consistency proof is rejected
@@ -23,7 +36,9 @@
     │   ├── UnsafeStorage               journal mode or filesystem that cannot keep promises
     │   ├── StorageCorrupt              the store is damaged; writes are refused
     │   ├── StorageFull                 no space left; nothing partial was written
-    │   └── StorageBusy                 the single writer could not be had in time
+    │   ├── StorageBusy                 the single writer could not be had in time
+    │   └── ForkRefused                 a witness store refused a second root for one size
+    ├── RequestTimedOut                 an HTTP request over the server's time limit (504)
     ├── AnchorError                     a public anchor cannot be written or checked (exit 2)
     │   ├── ChainUnreachable            the RPC endpoint does not answer as an Ethereum node
     │   ├── AnchorKeyError              the Ethereum key file is missing, malformed or exposed
@@ -32,8 +47,10 @@
         ├── OrthancUnreachable          the Orthanc server does not answer
         └── OrthancAuthError            Orthanc refused the credentials
 
-Verification errors keep their evidence in attributes (``index``, ``block``, ``expected``,
-``computed``) so callers can report it without parsing messages.
+The web UI subclasses three of them for its pages (LoginRequired, CrossSiteRequest in
+web/session.py; NotAUid in web/pages_studies.py). Verification errors keep their evidence in
+attributes (``index``, ``block``, ``expected``, ``computed``) so callers can report it without
+parsing messages.
 """
 
 from __future__ import annotations
@@ -214,3 +231,81 @@ class OrthancAuthError(OrthancError):
 
     hint = ("check --user, and --password or RADLEDGER_ORTHANC_PASSWORD; the user needs "
             "read access to /changes, /studies, /series and /instances")
+
+
+# -- raised by the services and the HTTP shell ---------------------------------------------
+
+
+class NotFound(InputError):
+    """The entry, tile or proof asked for does not exist (yet)."""
+
+
+class NotRegistered(InputError):
+    """Nothing in the ledger is about what was asked for."""
+
+
+class TokenRejected(InputError):
+    """A bearer token that is missing, unknown or revoked (HTTP 401)."""
+
+
+class PermissionDenied(InputError):
+    """A valid token whose role does not grant what was asked (HTTP 403)."""
+
+
+class ReleaseRefused(InputError):
+    """Some members may not be released as asked; ``members`` says which and why."""
+
+    def __init__(self, message: str, members: dict[int, str]) -> None:
+        super().__init__(message)
+        self.members = members
+
+
+class ReleaseExists(InputError):
+    """A release of this name and version is in the ledger already; ``index`` is its entry.
+    Versions are never replaced: give a new one."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class NothingToRelease(InputError):
+    """Every member was left out (``exclude_unconsented``): a release needs at least one."""
+
+
+class EntryTooLargeForBundle(InputError):
+    """An entry over 65,535 bytes cannot be written in a tlog-tiles entry bundle."""
+
+
+class BodyTooLarge(InputError):
+    """A request body over the server's limit (HTTP 413)."""
+
+
+class RequestTimedOut(RadledgerError):
+    """A request still running after the server's time limit (HTTP 504); what it had
+    started may have completed (api.timeouts)."""
+
+
+class RateLimited(InputError):
+    """Too many requests from one token; ``retry_after`` seconds until the next is allowed."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MultipartError(InputError):
+    """A request body that is not well-formed multipart/form-data (HTTP 400)."""
+
+
+class ForkRefused(StorageError):
+    """The database refused a second root for a size already cosigned (never expected: the
+    witness checks first; this is the constraint that backs the check)."""
+
+
+class BundleError(InputError):
+    """A bundle that is not a well-formed radledger bundle."""
+
+
+class AnchorReceiptError(InputError):
+    """A receipt that is not a well-formed anchor receipt."""

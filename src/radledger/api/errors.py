@@ -17,40 +17,36 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from radledger.api.ratelimit import RateLimited
 from radledger.errors import (
     AnchorError,
     AnchorKeyError,
+    BodyTooLarge,
     CanonicalJSONError,
     ChainUnreachable,
     EntryError,
+    EntryTooLargeForBundle,
     InputError,
     LedgerHomeError,
     NotAnchorContract,
+    NotFound,
+    NothingToRelease,
+    NotRegistered,
+    PermissionDenied,
     RadledgerError,
+    RateLimited,
+    ReleaseExists,
+    ReleaseRefused,
+    RequestTimedOut,
     SignatureError,
     StorageBusy,
     StorageCorrupt,
     StorageError,
     StorageFull,
+    TokenRejected,
     VerificationError,
 )
-from radledger.ledger.history import NotRegistered
-from radledger.ledger.reads import NotFound
-from radledger.ledger.release import NothingToRelease, ReleaseExists, ReleaseRefused
-from radledger.ledger.tiles import EntryTooLargeForBundle
-from radledger.ledger.tokens import PermissionDenied, TokenRejected
 
 log = logging.getLogger("radledger.api")
-
-
-class BodyTooLarge(InputError):
-    """A request body over the server's limit (HTTP 413)."""
-
-
-class RequestTimedOut(RadledgerError):
-    """A request still running after the server's time limit (HTTP 504); what it had
-    started may have completed (api.timeouts)."""
 
 
 STATUS: dict[type[RadledgerError], tuple[int, str]] = {

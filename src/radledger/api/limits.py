@@ -13,7 +13,8 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from radledger.api.errors import BodyTooLarge, error_response
+from radledger.api.errors import error_response
+from radledger.errors import BodyTooLarge
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a JSON request; uploads will get their own routes
 

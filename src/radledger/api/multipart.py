@@ -13,16 +13,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from radledger.api.errors import BodyTooLarge
-from radledger.errors import InputError
+from radledger.errors import BodyTooLarge, MultipartError
 
 MAX_HEADER_BYTES = 16 * 1024  # one part's header block
 _BOUNDARY = re.compile(r"""boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))""", re.IGNORECASE)
 _PREAMBLE, _AFTER_DELIMITER, _HEADERS, _BODY, _DONE = range(5)
-
-
-class MultipartError(InputError):
-    """A request body that is not well-formed multipart/form-data (HTTP 400)."""
 
 
 class PartSink(Protocol):

@@ -13,18 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from radledger.errors import InputError
+from radledger.errors import RateLimited
 
 DEFAULT_RATE = 50.0  # requests a second, per token
 DEFAULT_BURST = 100
-
-
-class RateLimited(InputError):
-    """Too many requests from one token; ``retry_after`` seconds until the next is allowed."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass

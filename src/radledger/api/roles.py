@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from radledger.api.auth import Context, Credentials, Requires
-from radledger.ledger.tokens import Permission, PermissionDenied, TokenHolder
+from radledger.errors import PermissionDenied
+from radledger.ledger.tokens import Permission, TokenHolder
 
 
 class RequiresAny:

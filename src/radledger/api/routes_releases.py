@@ -32,11 +32,11 @@ from radledger.api.writes import (
     written,
 )
 from radledger.core.note import Signer
-from radledger.errors import InputError
+from radledger.errors import InputError, NotFound, ReleaseRefused
 from radledger.ledger import release
 from radledger.ledger.derive import resolve_inputs
 from radledger.ledger.drafts import Draft
-from radledger.ledger.reads import NotFound, entry_json
+from radledger.ledger.reads import entry_json
 from radledger.ledger.service import Ledger, Receipt, rfc3339
 from radledger.ledger.setup import Workspace
 from radledger.ledger.signing import sign_drafts
@@ -153,7 +153,7 @@ def check_release(space: Workspace, signer: Signer, plan: release.ReleasePlan
     except _Planned as planned:
         return ReleaseCheck(would_release=True, message=None, refused=[], members=members,
                             release=dict(planned.drafts[0].body))
-    except release.ReleaseRefused as refused:
+    except ReleaseRefused as refused:
         return ReleaseCheck(would_release=False, message=str(refused), members=members,
                             refused=[Refusal(index=i, reason=why)
                                      for i, why in sorted(refused.members.items())],

@@ -45,10 +45,11 @@ from radledger.api.writes import (
 )
 from radledger.core.jcs import JSONValue
 from radledger.core.note import Signer
+from radledger.errors import NotFound
 from radledger.ledger import trail
 from radledger.ledger.derive import Derivation, record_derivation, resolve_inputs
 from radledger.ledger.history import history
-from radledger.ledger.reads import NotFound, entry_json
+from radledger.ledger.reads import entry_json
 from radledger.ledger.service import Receipt
 from radledger.ledger.setup import Workspace
 from radledger.ledger.tokens import TokenHolder

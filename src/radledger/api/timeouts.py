@@ -15,7 +15,8 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from radledger.api.errors import RequestTimedOut, error_response, status_of
+from radledger.api.errors import error_response, status_of
+from radledger.errors import RequestTimedOut
 
 log = logging.getLogger("radledger.api")
 DEFAULT_REQUEST_TIMEOUT_S = 60.0

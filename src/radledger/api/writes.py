@@ -23,8 +23,8 @@ from radledger.api.auth import Requires
 from radledger.api.context import ApiContext
 from radledger.core import jcs
 from radledger.core.note import Signer
+from radledger.errors import NotFound
 from radledger.ledger.drafts import Draft
-from radledger.ledger.reads import NotFound
 from radledger.ledger.service import Receipt
 from radledger.ledger.setup import Workspace
 from radledger.ledger.tokens import Permission, TokenHolder

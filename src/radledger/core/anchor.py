@@ -20,7 +20,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from radledger.core.checkpoint import HASH_SIZE, Checkpoint
-from radledger.errors import InputError
+from radledger.errors import AnchorReceiptError
 
 __all__ = ["RECEIPT_FIELDS", "AnchorReceipt", "AnchorReceiptError", "parse_receipt"]
 
@@ -29,10 +29,6 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
 _HASH32 = re.compile(r"0x[0-9a-f]{64}", re.ASCII)
 _ROOT = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _INT_FIELDS = ("chain_id", "block_number", "block_time", "log_index", "tree_size")
-
-
-class AnchorReceiptError(InputError):
-    """A receipt that is not a well-formed anchor receipt."""
 
 
 @dataclass(frozen=True)

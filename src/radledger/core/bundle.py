@@ -28,7 +28,7 @@ from radledger.core.entry import Entry
 from radledger.core.keys import KEY_KINDS, KeyRing, check_entry
 from radledger.core.note import Verifier, parse_vkey
 from radledger.core.tlog_proof import parse_tlog_proof
-from radledger.errors import InputError, RadledgerError
+from radledger.errors import BundleError, InputError, RadledgerError
 
 FORMAT = "radledger-bundle/v1"
 MAX_BUNDLE_BYTES = 256 << 20
@@ -39,10 +39,6 @@ _SAFE_NAME = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._+\-/]{1,512}$")
 # (member file name, its manifest entry) -> None if the file is the one released, else what
 # differs ("missing", "file_sha256 differs; pixels changed", ...)
 CheckFile = Callable[[str, Mapping[str, jcs.JSONValue]], str | None]
-
-
-class BundleError(InputError):
-    """A bundle that is not a well-formed radledger bundle."""
 
 
 @dataclass

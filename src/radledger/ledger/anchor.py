@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
-from radledger.core.anchor import AnchorReceipt, AnchorReceiptError, parse_receipt
+from radledger.core.anchor import AnchorReceipt, parse_receipt
 from radledger.core.checkpoint import Checkpoint, open_checkpoint
 from radledger.errors import (
     AnchorError,
     AnchorKeyError,
+    AnchorReceiptError,
     ChainUnreachable,
     InputError,
     NotAnchorContract,

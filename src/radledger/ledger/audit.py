@@ -14,11 +14,11 @@ from typing import Any
 
 from radledger.core.checkpoint import open_checkpoint
 from radledger.core.note import Signer, parse_note
+from radledger.errors import NotFound
 from radledger.ledger import proofs
 from radledger.ledger.drafts import Draft
 from radledger.ledger.export import ledger_entries
 from radledger.ledger.home import LedgerHome
-from radledger.ledger.reads import NotFound
 from radledger.ledger.service import Ledger, Receipt, rfc3339
 from radledger.ledger.verify import Progress, VerifyReport, verify_ledger
 from radledger.ledger.verify_runs import VerifyRun, record_run, runs

@@ -14,8 +14,8 @@ from radledger.core.bundle import Bundle, BundleEntry, BundleFile, safe_name
 from radledger.core.checkpoint import parse_checkpoint
 from radledger.core.note import format_vkey, parse_note
 from radledger.core.tlog_proof import format_tlog_proof
+from radledger.errors import NotRegistered
 from radledger.ledger import lookup, proofs
-from radledger.ledger.history import NotRegistered
 from radledger.ledger.setup import Workspace
 from radledger.ledger.witnessing import checkpoint_with_cosignatures
 from radledger.storage.cosignatures import cosignatures

@@ -20,11 +20,10 @@ from radledger.core.jcs import JSONValue
 from radledger.core.kinds import OPERATIONS
 from radledger.core.note import Signer
 from radledger.core.pseudonym import pseudonym
-from radledger.errors import EntryError, InputError
+from radledger.errors import EntryError, InputError, NotRegistered
 from radledger.ledger import lookup
 from radledger.ledger.drafts import Draft
 from radledger.ledger.files import file_sha256
-from radledger.ledger.history import NotRegistered
 from radledger.ledger.ingest import FileOutcome, Ingester, ingest
 from radledger.ledger.service import Receipt
 from radledger.ledger.setup import Workspace

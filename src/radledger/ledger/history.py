@@ -19,17 +19,13 @@ from pathlib import Path
 
 from radledger.core.pseudonym import pseudonym
 from radledger.dicom.instance import SUBJECT_KEYWORDS
-from radledger.errors import InputError
+from radledger.errors import InputError, NotRegistered
 from radledger.ledger import lookup
 from radledger.ledger.files import describe, file_sha256
 from radledger.ledger.setup import Workspace
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MAX_ENTRIES = 100_000  # a history longer than this is cut, and says so
-
-
-class NotRegistered(InputError):
-    """Nothing in the ledger is about what was asked for."""
 
 
 def target_keys(target: str, project_key: bytes, *, files: bool = True) -> list[bytes]:

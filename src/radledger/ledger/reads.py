@@ -10,13 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from radledger.errors import InputError
+from radledger.errors import NotFound
 from radledger.ledger import proofs
 from radledger.storage.base import LedgerStore
-
-
-class NotFound(InputError):
-    """The entry, tile or proof asked for does not exist (yet)."""
 
 
 def entry_json(store: LedgerStore, index: int) -> dict[str, Any]:

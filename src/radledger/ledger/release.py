@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from radledger.core import jcs, merkle
 from radledger.core.jcs import JSONValue
 from radledger.core.note import Signer
-from radledger.errors import InputError
+from radledger.errors import InputError, NothingToRelease, ReleaseExists, ReleaseRefused
 from radledger.ledger import lookup
 from radledger.ledger.drafts import Draft
 from radledger.ledger.service import Receipt
@@ -27,27 +27,6 @@ from radledger.ledger.trail import consent_in_force
 
 BURNED_IN = "burned-in-annotation-review"
 DEIDENTIFIED_SOURCES = ("deidentify",)
-
-
-class ReleaseRefused(InputError):
-    """Some members may not be released as asked; ``members`` says which and why."""
-
-    def __init__(self, message: str, members: dict[int, str]) -> None:
-        super().__init__(message)
-        self.members = members
-
-
-class ReleaseExists(InputError):
-    """A release of this name and version is in the ledger already; ``index`` is its entry.
-    Versions are never replaced: give a new one."""
-
-    def __init__(self, message: str, index: int) -> None:
-        super().__init__(message)
-        self.index = index
-
-
-class NothingToRelease(InputError):
-    """Every member was left out (``exclude_unconsented``): a release needs at least one."""
 
 
 @dataclass(frozen=True)

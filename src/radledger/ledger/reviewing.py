@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from radledger.core import jcs
+from radledger.errors import NotFound
 from radledger.ledger import proofs
 from radledger.ledger.anchor import anchor_receipts
 from radledger.ledger.audit import record_access_for
 from radledger.ledger.bundle import BundleRequest, create_bundle, ledger_vkey
 from radledger.ledger.home import LedgerHome
-from radledger.ledger.reads import NotFound
 from radledger.ledger.setup import Workspace
 from radledger.reviewer import Checks, render, verify_file
 

@@ -16,14 +16,9 @@ from radledger.core.tlog_tiles import (
     entry_bundle,
     tile_path,
 )
-from radledger.errors import InputError, StorageCorrupt
+from radledger.errors import EntryTooLargeForBundle, InputError, NotFound, StorageCorrupt
 from radledger.ledger.proofs import sealed_size
-from radledger.ledger.reads import NotFound
 from radledger.storage.base import LedgerStore
-
-
-class EntryTooLargeForBundle(InputError):
-    """An entry over 65,535 bytes cannot be written in a tlog-tiles entry bundle."""
 
 
 def _available(ref: TileRef, size: int) -> None:

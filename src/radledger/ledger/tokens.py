@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from radledger.errors import InputError
+from radledger.errors import InputError, PermissionDenied, TokenRejected
 from radledger.ledger.home import LedgerHome
 from radledger.storage.tokens import TokenRow, TokenStorage, TokenStore
 
@@ -57,14 +57,6 @@ class TokenHolder:
     def may(self, permission: Permission) -> bool:
         """Whether this token's role grants ``permission``."""
         return permission in GRANTS[self.role]
-
-
-class TokenRejected(InputError):
-    """A bearer token that is missing, unknown or revoked (HTTP 401)."""
-
-
-class PermissionDenied(InputError):
-    """A valid token whose role does not grant what was asked (HTTP 403)."""
 
 
 def token_digest(token: str) -> bytes:

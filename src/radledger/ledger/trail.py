@@ -19,10 +19,9 @@ from radledger.core.commitment import SALT_SIZE, commit, opens
 from radledger.core.jcs import JSONValue
 from radledger.core.note import Signer
 from radledger.core.pseudonym import pseudonym
-from radledger.errors import EntryError, InputError, TamperError
+from radledger.errors import EntryError, InputError, NotRegistered, TamperError
 from radledger.ledger import lookup
 from radledger.ledger.drafts import Draft
-from radledger.ledger.history import NotRegistered
 from radledger.ledger.service import Receipt
 from radledger.ledger.setup import Workspace
 

@@ -12,16 +12,11 @@ import sqlite3
 from importlib import resources
 from pathlib import Path
 
-from radledger.errors import StorageError, UnrecognisedDatabase
+from radledger.errors import ForkRefused, UnrecognisedDatabase
 from radledger.storage.mounts import refuse_network_filesystem
 from radledger.storage.sqlite import FORMAT, WalDatabase, _translated, recognise
 
 WITNESS_APPLICATION_ID = 0x52444C57  # "RDLW"
-
-
-class ForkRefused(StorageError):
-    """The database refused a second root for a size already cosigned (never expected: the
-    witness checks first; this is the constraint that backs the check)."""
 
 
 class WitnessStore(WalDatabase):

@@ -18,9 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from radledger.api.auth import Context
 from radledger.api.context import ApiContext
 from radledger.core.keys import RegisteredKey, check_entry
-from radledger.errors import RadledgerError
+from radledger.errors import NotFound, RadledgerError
 from radledger.ledger import proofs, trail
-from radledger.ledger.reads import NotFound
 from radledger.ledger.tokens import Permission
 from radledger.ledger.witnessing import checkpoint_with_cosignatures
 from radledger.web.access import record

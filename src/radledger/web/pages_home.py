@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from radledger.api.auth import Context
 from radledger.api.services import services
-from radledger.errors import StorageBusy
+from radledger.errors import StorageBusy, TokenRejected
 from radledger.ledger.audit import run_verification
-from radledger.ledger.tokens import Permission, TokenRejected
+from radledger.ledger.tokens import Permission
 from radledger.web.render import PREFIX, WebRoute, page, redirect
 from radledger.web.session import (
     Needs,

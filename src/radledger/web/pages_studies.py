@@ -24,10 +24,9 @@ from radledger.api.auth import Context
 from radledger.api.writes import UID_PATTERN
 from radledger.core.pseudonym import pseudonym
 from radledger.dicom.thumbnail import thumbnail_png
-from radledger.errors import DicomError, InputError
-from radledger.ledger.history import NotRegistered, history
-from radledger.ledger.reads import NotFound
-from radledger.ledger.tokens import Permission, PermissionDenied
+from radledger.errors import DicomError, InputError, NotFound, NotRegistered, PermissionDenied
+from radledger.ledger.history import history
+from radledger.ledger.tokens import Permission
 from radledger.storage.base import LedgerStore
 from radledger.web.describe import describe, is_deidentified, may_preview, parse
 from radledger.web.lineage import lay_out

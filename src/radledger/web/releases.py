@@ -20,12 +20,11 @@ from radledger.api.context import ApiContext
 from radledger.api.writes import UID_PATTERN, targets
 from radledger.core import jcs
 from radledger.core.bundle import Report
-from radledger.errors import InputError
+from radledger.errors import InputError, NotFound
 from radledger.ledger import release
 from radledger.ledger.anchor import anchor_receipts
 from radledger.ledger.bundle import BundleRequest, create_bundle, ledger_vkey
 from radledger.ledger.derive import resolve_inputs
-from radledger.ledger.reads import NotFound
 from radledger.ledger.setup import Workspace
 from radledger.reviewer import Checks, verify_file
 from radledger.storage.base import LedgerStore

@@ -23,12 +23,8 @@ from fastapi import Request
 from starlette.responses import Response
 
 from radledger.api.auth import context
-from radledger.ledger.tokens import (
-    Permission,
-    PermissionDenied,
-    TokenHolder,
-    TokenRejected,
-)
+from radledger.errors import PermissionDenied, TokenRejected
+from radledger.ledger.tokens import Permission, TokenHolder
 
 COOKIE = "radledger_session"
 CSRF_FIELD = "csrf"
