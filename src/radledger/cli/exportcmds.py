@@ -6,7 +6,6 @@ PROV-JSON or a FHIR R4 Bundle (Provenance and AuditEvent). Each export is record
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +13,7 @@ import typer
 
 from radledger.cli.common import HomeOption, open_home
 from radledger.ledger.setup import open_workspace
+from radledger.storage.files import write_atomically
 
 export_app = typer.Typer(help="Provenance exports (W3C PROV-JSON, FHIR).", no_args_is_help=True)
 
@@ -48,12 +48,7 @@ def _export(fmt: str, target: str | None, out: Path | None, home: str | None) ->
     if out is None:
         typer.echo(text)
         return
-    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    with temporary.open("w", encoding="utf-8") as f:
-        f.write(text + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, out)
+    write_atomically(out, (text + "\n").encode("utf-8"))
 
 
 @export_app.command("prov")

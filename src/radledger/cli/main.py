@@ -42,7 +42,7 @@ from radledger.core.note import format_vkey
 from radledger.errors import InputError, RadledgerError, VerificationError
 from radledger.ledger import keyadmin, proofs
 from radledger.ledger.audit import run_verification
-from radledger.ledger.home import resolve_home
+from radledger.ledger.home import is_database_url, resolve_home
 from radledger.ledger.setup import init_ledger, open_workspace
 from radledger.ledger.verify import VerifyReport
 from radledger.ledger.witnessing import checkpoint_with_cosignatures
@@ -92,7 +92,7 @@ def init(
 ) -> None:
     """Create a ledger: database, ledger signing key, your actor key, project pseudonym key."""
     path = Path(directory) if directory else resolve_home(home)
-    if database is not None and not database.startswith(("postgresql://", "postgres://")):
+    if database is not None and not is_database_url(database):
         raise InputError(f"--database must be a postgresql:// URL, not {database[:40]!r}")
     created, ledger = init_ledger(path, origin, actor, database_url=database)
     vkey = format_vkey(created.origin, created.ledger_signer.signing_key.public_key)

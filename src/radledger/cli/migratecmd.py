@@ -8,7 +8,7 @@ import typer
 
 from radledger.cli.common import HomeOption, JsonOption, echo_json
 from radledger.errors import InputError
-from radledger.ledger.home import load_home, resolve_home
+from radledger.ledger.home import is_database_url, load_home, resolve_home
 
 
 def migrate(
@@ -23,7 +23,7 @@ def migrate(
     is left untouched)."""
     from radledger.ledger.migrate import migrate as run  # noqa: PLC0415 - psycopg lazily
 
-    if not to.startswith(("postgresql://", "postgres://")):
+    if not is_database_url(to):
         raise InputError(f"--to must be a postgresql:// URL, not {to[:40]!r}")
     loaded = load_home(resolve_home(home))
 

@@ -60,6 +60,7 @@ from radledger.dicom.deid_values import (
 )
 from radledger.dicom.fingerprint import Fingerprint, fingerprint_dataset, fingerprint_file
 from radledger.errors import DicomError, InputError
+from radledger.storage.files import place
 
 BURNED_IN_REVIEW = "burned-in-annotation-review"
 # modalities whose images often carry text in the pixels (measurements, names, labels)
@@ -374,17 +375,8 @@ def _write(ds: Dataset, dst: Path, source: Fingerprint) -> Fingerprint:
             raise DicomError(f"{dst}: the de-identified pixels differ from the source's "
                              f"(expected {source.pixel_sha256}, computed "
                              f"{output.pixel_sha256}); not written")
-        os.replace(tmp, dst)
+        place(tmp, dst, folder)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_folder(folder)
     return replace(output, path=str(dst))
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,7 +20,6 @@ checkpoint, which is harmless.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from radledger.errors import (
 from radledger.ledger.home import LedgerHome
 from radledger.ledger.service import Ledger
 from radledger.storage.anchors import AnchorStore
+from radledger.storage.files import write_secret
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -208,15 +208,11 @@ def write_key(path: Path, private_key: bytes | None = None) -> LocalAccount:
     except (ValueError, TypeError) as exc:
         raise AnchorKeyError(f"not a valid secp256k1 private key: {exc}") from None
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_secret(path, account.key.hex().removeprefix("0x") + "\n")
     except FileExistsError:
         raise AnchorKeyError(f"{path} exists; refusing to overwrite a key") from None
     except OSError as exc:
         raise AnchorKeyError(f"cannot create {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(account.key.hex().removeprefix("0x") + "\n")
-        f.flush()
-        os.fsync(f.fileno())
     return account
 
 

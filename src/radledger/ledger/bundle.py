@@ -19,6 +19,7 @@ from radledger.ledger import lookup, proofs
 from radledger.ledger.setup import Workspace
 from radledger.ledger.witnessing import checkpoint_with_cosignatures
 from radledger.storage.cosignatures import cosignatures
+from radledger.storage.files import write_atomically
 
 
 def _entry(space: Workspace, index: int) -> dict[str, jcs.JSONValue]:
@@ -141,10 +142,4 @@ def ledger_vkey(origin: str, public_key: bytes) -> str:
 
 def write_bundle(bundle: Bundle, out: Path) -> None:
     """Write atomically: a temporary file, fsync, rename (never a partial file)."""
-    data = jcs.canonicalize(bundle.to_json())
-    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    with temporary.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, out)
+    write_atomically(out, jcs.canonicalize(bundle.to_json()))

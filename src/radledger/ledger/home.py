@@ -33,6 +33,7 @@ from pathlib import Path
 from radledger.core.ed25519 import SigningKey
 from radledger.core.note import Signer, Verifier, format_skey, parse_skey
 from radledger.errors import InputError, KeyFormatError, LedgerHomeError
+from radledger.storage.files import write_secret
 
 CONFIG = "radledger.toml"
 DATABASE = "ledger.sqlite3"
@@ -71,6 +72,12 @@ def resolve_home(option: str | None) -> Path:
     return Path(option or os.environ.get(HOME_ENV) or DEFAULT_HOME)
 
 
+def is_database_url(text: str) -> bool:
+    """Whether a config's ``database`` (or ``--database``) names a PostgreSQL database rather
+    than a file in the home."""
+    return text.startswith(("postgresql://", "postgres://"))
+
+
 def check_origin(origin: str) -> str:
     """An origin is printable ASCII without spaces or '+', at most 200 characters.
 
@@ -93,14 +100,6 @@ def default_actor_name() -> str:
         name = "operator"
     cleaned = re.sub(r"[^A-Za-z0-9._@-]", "-", name)[:64]
     return cleaned or "operator"
-
-
-def _write_secret(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _toml_string(value: str) -> str:
@@ -129,8 +128,8 @@ def create_home(path: Path, origin: str | None, actor_name: str | None,
     actor_signer = Signer(actor_name, SigningKey.generate())
     project_key = secrets.token_bytes(32)
     for file, signer in (("ledger.skey", ledger_signer), ("actor.skey", actor_signer)):
-        _write_secret(keys / file, format_skey(signer.name, signer.signing_key) + "\n")
-    _write_secret(keys / "project.key", project_key.hex() + "\n")
+        write_secret(keys / file, format_skey(signer.name, signer.signing_key) + "\n")
+    write_secret(keys / "project.key", project_key.hex() + "\n")
     return LedgerHome(path, origin, ledger_id, path / DATABASE, ledger_signer, actor_signer,
                       project_key, database_url)
 
@@ -172,7 +171,7 @@ def load_home(path: Path) -> LedgerHome:
         raise LedgerHomeError(
             f"keys/ledger.skey is for {ledger_signer.name!r}, not origin {config['origin']!r}"
         )
-    if config["database"].startswith(("postgresql://", "postgres://")):
+    if is_database_url(config["database"]):
         return LedgerHome(path, config["origin"], config["ledger_id"], path / DATABASE,
                           ledger_signer, actor_signer, project_key, config["database"])
     database = Path(config["database"])

@@ -9,7 +9,6 @@ ones are refused.
 from __future__ import annotations
 
 import base64
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from radledger.core.note import Signer, format_skey, parse_skey
 from radledger.errors import InputError, KeyFormatError, LedgerHomeError
 from radledger.ledger.home import LedgerHome
 from radledger.ledger.service import Draft, Ledger, Receipt
+from radledger.storage.files import write_secret
 
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")  # also a safe file name
 
@@ -49,13 +49,9 @@ def add_key(home: LedgerHome, ledger: Ledger, name: str) -> tuple[Signer, Receip
     path.parent.mkdir(mode=0o700, exist_ok=True)
     signer = Signer(name, SigningKey.generate())
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_secret(path, format_skey(name, signer.signing_key) + "\n")
     except FileExistsError:
         raise InputError(f"a key named {name!r} already exists ({path})") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(format_skey(name, signer.signing_key) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
     public = base64.b64encode(signer.signing_key.public_key).decode("ascii")
     (receipt,) = ledger.append_drafts(
         [Draft("key.registered", {"name": name, "public_key": public, "role": "actor"})],

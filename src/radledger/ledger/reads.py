@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from radledger.core.block import BlockHeader
 from radledger.errors import NotFound
 from radledger.ledger import proofs
 from radledger.storage.base import LedgerStore
@@ -20,14 +21,19 @@ def entry_json(store: LedgerStore, index: int) -> dict[str, Any]:
 
     Raises NotFound beyond the sealed tree.
     """
+    leaf, data, block = sealed_entry(store, index)
+    return {"index": index, "leaf_hash": leaf.hex(), "entry": json.loads(data),
+            "block": block.height if block else None}
+
+
+def sealed_entry(store: LedgerStore, index: int) -> tuple[bytes, bytes, BlockHeader | None]:
+    """(leaf hash, entry bytes, block) of a sealed entry. Raises NotFound beyond the sealed
+    tree."""
     size = proofs.sealed_size(store)
     found = store.entry(index) if 0 <= index < size else None
     if found is None:
         raise NotFound(f"no entry {index} (ledger size {size})")
-    leaf, data = found
-    block = store.block_containing(index)
-    return {"index": index, "leaf_hash": leaf.hex(), "entry": json.loads(data),
-            "block": block.height if block else None}
+    return found[0], found[1], store.block_containing(index)
 
 
 def inclusion_json(store: LedgerStore, index: int, tree_size: int | None) -> dict[str, Any]:

@@ -19,7 +19,6 @@ are StorageError; after a storage failure that is neither "full" nor "busy" the 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import queue
@@ -37,6 +36,7 @@ from radledger.ledger import lookup
 from radledger.ledger.files import Result
 from radledger.ledger.ingest import BATCH, FileOutcome, Ingester
 from radledger.ledger.setup import Workspace
+from radledger.storage.files import folder_error, place
 
 SOURCE_TYPE = "scp"
 INCOMING = ".incoming"  # temporary files, under the store folder (same filesystem)
@@ -146,7 +146,7 @@ class Receiver:
                 raise DicomError("received instance: " + str(exc).replace(f"{tmp}: ", "")
                                  .replace(str(tmp), "the instance")) from None
             try:
-                _place(tmp, final, self.folder)
+                place(tmp, final, self.folder)
             except OSError as exc:
                 raise _storage_error("storing into", self.folder, exc) from None
             return instance
@@ -217,24 +217,5 @@ class Receiver:
             job.done.set_result(outcome)
 
 
-def _place(tmp: Path, final: Path, folder: Path) -> None:
-    """Rename ``tmp`` to ``final`` and make the rename and the folders holding it durable."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
-    # the folders may have been created just now, by this thread or another
-    for path in (final.parent, final.parent.parent, folder):
-        _fsync_folder(path)
-
-
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _storage_error(action: str, folder: Path, exc: OSError) -> StorageError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageFull(f"no space left {action} the store folder {folder}")
-    return StorageError(f"{action} the store folder {folder} failed ({exc.strerror})")
+    return folder_error(action, folder, exc, "store folder")

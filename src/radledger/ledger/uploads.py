@@ -13,7 +13,6 @@ not kept. Temporary files left by a crash are removed when the API starts.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import tempfile
@@ -24,13 +23,14 @@ from pathlib import Path
 from radledger.core.jcs import JSONValue
 from radledger.core.note import Signer
 from radledger.dicom.fingerprint import fingerprint_file
-from radledger.errors import InputError, StorageError, StorageFull
+from radledger.errors import InputError, StorageError
 from radledger.ledger.drafts import Draft
 from radledger.ledger.files import Result, describe
 from radledger.ledger.ingest import FileOutcome, Ingester
 from radledger.ledger.receive import stored_path
 from radledger.ledger.service import Receipt
 from radledger.ledger.setup import Workspace
+from radledger.storage.files import folder_error, place
 
 UPLOADS = "uploads"
 INCOMING = ".incoming"
@@ -124,7 +124,7 @@ class UploadStore:
             if instance is None:
                 return label, None, (error or "refused").replace(path, label), None
             try:
-                _place(upload.path, final, self.folder)
+                place(upload.path, final, self.folder)
             except OSError as exc:
                 raise _storage_error("storing into", self.folder, exc) from None
             return str(final), instance, None, None
@@ -193,19 +193,5 @@ def fingerprint_upload(upload: Upload, label: str) -> dict[str, JSONValue]:
         upload.discard()
 
 
-def _place(tmp: Path, final: Path, folder: Path) -> None:
-    """Rename ``tmp`` to ``final`` and make the rename and the folders holding it durable."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
-    for path in (final.parent, final.parent.parent, folder):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _storage_error(action: str, folder: Path, exc: OSError) -> StorageError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageFull(f"no space left {action} the upload folder {folder}")
-    return StorageError(f"{action} the upload folder {folder} failed ({exc.strerror})")
+    return folder_error(action, folder, exc, "upload folder")

@@ -39,6 +39,7 @@ from radledger.errors import (
     RadledgerError,
     SignatureError,
 )
+from radledger.storage.files import write_secret
 from radledger.storage.witness_store import WitnessStore
 
 WITNESS_HOME_ENV = "RADLEDGER_WITNESS_HOME"
@@ -71,11 +72,7 @@ def init_witness_home(path: Path, name: str | None = None) -> Cosigner:
     cosigner = Cosigner(name or f"radledger.local/witness-{secrets.token_hex(4)}",
                         SigningKey.generate())
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(format_witness_skey(cosigner.name, cosigner.signing_key) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    write_secret(key_path, format_witness_skey(cosigner.name, cosigner.signing_key) + "\n")
     WitnessStore.open_or_create(path / DATABASE, cosigner.name).close()
     return cosigner
 

@@ -18,7 +18,6 @@ and is refused (UnsafeStorage).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -51,11 +50,6 @@ _COSIG_COLUMNS = "tree_size, witness, line, time, checkpoint"
 _REFUSAL_COLUMNS = "time, witness, status, old_size, tree_size, request, response, held"
 
 Row = tuple[Any, ...]
-
-
-def is_database_url(text: str) -> bool:
-    """Whether ``text`` names a PostgreSQL database (``postgresql://`` or ``postgres://``)."""
-    return text.startswith(("postgresql://", "postgres://"))
 
 
 def redacted(url: str) -> str:
@@ -498,16 +492,3 @@ class PostgresStore(PgDatabase):
 def _header(row: Row) -> BlockHeader:
     return BlockHeader(int(row[0]), bytes(row[1]), int(row[2]), int(row[3]), bytes(row[4]),
                        int(row[5]))
-
-
-def wait_for_server(url: str, timeout_s: float = 30.0) -> None:
-    """Wait until the server at ``url`` accepts connections (for tests and tools)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            psycopg.connect(url, connect_timeout=2).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)

@@ -20,6 +20,7 @@ from radledger.api.context import ApiContext
 from radledger.core.keys import RegisteredKey, check_entry
 from radledger.errors import NotFound, RadledgerError
 from radledger.ledger import proofs, trail
+from radledger.ledger.reads import sealed_entry
 from radledger.ledger.tokens import Permission
 from radledger.ledger.witnessing import checkpoint_with_cosignatures
 from radledger.web.access import record
@@ -63,12 +64,7 @@ def entry_view(ctx: ApiContext, index: int) -> EntryView:
     """Read the entry, its proof and checkpoint; check its signature with the ledger's key
     ring. Raises NotFound beyond the sealed tree."""
     with ctx.reads.store() as store:
-        size = proofs.sealed_size(store)
-        found = store.entry(index) if 0 <= index < size else None
-        if found is None:
-            raise NotFound(f"no entry {index} (ledger size {size})")
-        leaf, data = found
-        block = store.block_containing(index)
+        leaf, data, block = sealed_entry(store, index)
         proof = proofs.inclusion(store, index)
         note = checkpoint_with_cosignatures(store, proof.tree_size)
     entry = parse(data)
@@ -82,7 +78,8 @@ def entry_view(ctx: ApiContext, index: int) -> EntryView:
     return EntryView(describe(index, entry), entry, data.decode("utf-8"), leaf.hex(),
                      block.height if block else None, proof.tree_size,
                      [h.hex() for h in proof.proof], proof.root.hex(), note,
-                     keyring.keys.get(str(entry.get("actor"))), problem is None, problem, size)
+                     keyring.keys.get(str(entry.get("actor"))), problem is None, problem,
+                     proof.tree_size)
 
 
 def _render(request: Request, ctx: ApiContext, user: WebUser, view: EntryView,
