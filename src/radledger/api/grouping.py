@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from radledger.core.note import Signer
-from radledger.ledger.delegated import append_on_behalf
+from radledger.ledger.delegated import access_draft, append_on_behalf
 from radledger.ledger.drafts import Draft
 from radledger.ledger.service import Ledger, Receipt
 from radledger.storage.base import LedgerStore
@@ -148,9 +148,8 @@ class GroupCommit:
             size = grouped.store.entry_count()
             drafts: list[Draft] = []
             for position, job in enumerate(group):
-                drafts += [job.draft, Draft("access.recorded", {
-                    "action": "append", "target": f"entry/{size + 2 * position}", "via": VIA,
-                    "on_behalf_of": job.on_behalf_of})]
+                drafts += [job.draft, access_draft("append", f"entry/{size + 2 * position}",
+                                                   job.on_behalf_of, VIA)]
             receipts = grouped.append_drafts(drafts, self._signer)
             if [(r.index, r.new) for r in receipts] != \
                     [(size + n, True) for n in range(len(drafts))]:

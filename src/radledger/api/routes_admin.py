@@ -34,8 +34,8 @@ from radledger.dicom.deid_profile import SafePrivate, parse_safe_private, recipe
 from radledger.errors import AnchorKeyError, InputError
 from radledger.ledger import anchor, keyadmin, witnessing
 from radledger.ledger.deid import PROFILE, DeidJob, DeidOutcome, deidentify_tree
+from radledger.ledger.delegated import access_draft
 from radledger.ledger.derive import resolve_inputs
-from radledger.ledger.drafts import Draft
 from radledger.ledger.files import file_sha256
 from radledger.ledger.service import Ledger
 from radledger.ledger.setup import Workspace
@@ -264,9 +264,9 @@ def _deidentify(ctx: ApiContext, body: DeidentifyIn, holder: TokenHolder,
             (done,) = deidentify_tree(space, ctx.home.actor_signer, job, lambda _: None)
             out.append(_outcome(index, found, done, home))
         new = tuple(range(size, space.ledger.store.entry_count()))
-        (record,) = space.ledger.append_drafts([Draft("access.recorded", {
-            "action": "deidentify", "target": f"deidentify:{len(indices)} instances",
-            "via": "api", "on_behalf_of": holder.name}, refs=new)], ctx.home.actor_signer)
+        (record,) = space.ledger.append_drafts([access_draft(
+            "deidentify", f"deidentify:{len(indices)} instances", holder.name, refs=new)],
+            ctx.home.actor_signer)
     made = [o for o in out if o.status == "deidentified"]
     return Deidentified(instances=out, deidentified=len(made), rejected=len(out) - len(made),
                         flagged=sum(1 for o in made if o.flags), access_index=record.index)

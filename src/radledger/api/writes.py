@@ -24,7 +24,7 @@ from radledger.api.context import ApiContext
 from radledger.core import jcs
 from radledger.core.note import Signer
 from radledger.errors import NotFound
-from radledger.ledger.drafts import Draft
+from radledger.ledger.delegated import access_draft
 from radledger.ledger.service import Receipt
 from radledger.ledger.setup import Workspace
 from radledger.ledger.tokens import Permission, TokenHolder
@@ -91,14 +91,14 @@ def access(space: Workspace, signer: Signer, holder: TokenHolder, action: str,
            target: str) -> Receipt:
     """Append ``access.recorded``: ``holder`` did ``action`` on ``target`` through the API.
     Requires the write lock (``ApiContext.writing``)."""
-    (record,) = space.ledger.append_drafts([Draft("access.recorded", {
-        "action": action, "target": target, "via": "api", "on_behalf_of": holder.name})],
-        signer)
+    (record,) = space.ledger.append_drafts([access_draft(action, target, holder.name)],
+                                           signer)
     return record
 
 
 def write_for(ctx: ApiContext, holder: TokenHolder,
-              service: Callable[[Workspace, Signer], Receipt]) -> tuple[Receipt, Receipt]:
+              service: Callable[[Workspace, Signer], Receipt], via: str = "api"
+              ) -> tuple[Receipt, Receipt]:
     """Run ``service`` (a ledger service that appends and returns the entry's receipt) with
     the workspace and the home's actor key, then record the write as done for ``holder``.
     Returns both receipts. Nothing is recorded if the service raises: as in
@@ -106,8 +106,9 @@ def write_for(ctx: ApiContext, holder: TokenHolder,
     record of a write that did not happen."""
     with ctx.writing() as space:
         receipt = service(space, ctx.home.actor_signer)
-        record = access(space, ctx.home.actor_signer, holder, "append",
-                        f"entry/{receipt.index}")
+        (record,) = space.ledger.append_drafts(
+            [access_draft("append", f"entry/{receipt.index}", holder.name, via)],
+            ctx.home.actor_signer)
     return receipt, record
 
 

@@ -15,6 +15,14 @@ from radledger.ledger.drafts import Draft
 from radledger.ledger.service import Ledger, Receipt
 
 
+def access_draft(action: str, target: str, on_behalf_of: str, via: str = "api",
+                 refs: tuple[int, ...] = ()) -> Draft:
+    """``access.recorded`` {action, target, via, on_behalf_of}: the token holder
+    ``on_behalf_of`` did ``action`` on ``target`` through the door ``via`` (api, web)."""
+    return Draft("access.recorded", {"action": action, "target": target, "via": via,
+                                     "on_behalf_of": on_behalf_of}, refs=refs)
+
+
 def append_on_behalf(ledger: Ledger, signer: Signer, draft: Draft, on_behalf_of: str,
                      via: str = "api") -> tuple[Receipt, Receipt]:
     """Append ``draft`` signed by ``signer``, then ``access.recorded`` {action "append",
@@ -24,7 +32,6 @@ def append_on_behalf(ledger: Ledger, signer: Signer, draft: Draft, on_behalf_of:
     StorageError); nothing is recorded when the write fails.
     """
     (receipt,) = ledger.append_drafts([draft], signer)
-    (record,) = ledger.append_drafts([Draft("access.recorded", {
-        "action": "append", "target": f"entry/{receipt.index}", "via": via,
-        "on_behalf_of": on_behalf_of})], signer)
+    (record,) = ledger.append_drafts(
+        [access_draft("append", f"entry/{receipt.index}", on_behalf_of, via)], signer)
     return receipt, record

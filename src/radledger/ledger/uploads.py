@@ -24,7 +24,7 @@ from radledger.core.jcs import JSONValue
 from radledger.core.note import Signer
 from radledger.dicom.fingerprint import fingerprint_file
 from radledger.errors import InputError, StorageError
-from radledger.ledger.drafts import Draft
+from radledger.ledger.delegated import access_draft
 from radledger.ledger.files import Result, describe
 from radledger.ledger.ingest import FileOutcome, Ingester
 from radledger.ledger.receive import stored_path
@@ -152,9 +152,8 @@ def register_uploads(space: Workspace, signer: Signer, results: list[Result],
                   if o.index is not None and o.status in ("registered", "new-version")})
     if not new:
         return outcomes, None
-    (record,) = space.ledger.append_drafts([Draft("access.recorded", {
-        "action": "ingest", "target": f"upload:{len(new)} entries", "via": "api",
-        "on_behalf_of": on_behalf_of}, refs=tuple(new))], signer)
+    (record,) = space.ledger.append_drafts([access_draft(
+        "ingest", f"upload:{len(new)} entries", on_behalf_of, refs=tuple(new))], signer)
     return outcomes, record
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from radledger.api import writes
 from radledger.api.context import ApiContext
 from radledger.core.note import Signer
-from radledger.ledger.drafts import Draft
+from radledger.ledger.delegated import access_draft
 from radledger.ledger.service import Receipt
 from radledger.ledger.setup import Workspace
 from radledger.web.session import WebUser
@@ -24,17 +25,13 @@ def record(space: Workspace, signer: Signer, user: WebUser, action: str, target:
            ) -> Receipt:
     """Append ``access.recorded``: ``user`` did ``action`` on ``target`` through the web UI.
     Requires the write lock (``ApiContext.writing``)."""
-    (receipt,) = space.ledger.append_drafts([Draft("access.recorded", {
-        "action": action, "target": target, "via": VIA, "on_behalf_of": user.name})], signer)
+    (receipt,) = space.ledger.append_drafts([access_draft(action, target, user.name, VIA)],
+                                            signer)
     return receipt
 
 
 def write_for(ctx: ApiContext, user: WebUser,
               service: Callable[[Workspace, Signer], Receipt]) -> tuple[Receipt, Receipt]:
-    """Run ``service`` (a ledger service that appends one entry) with the workspace and the
-    home's actor key, then record it as done for ``user``; both receipts. Nothing is recorded
-    if the service raises."""
-    with ctx.writing() as space:
-        receipt = service(space, ctx.home.actor_signer)
-        access = record(space, ctx.home.actor_signer, user, "append", f"entry/{receipt.index}")
-    return receipt, access
+    """Run ``service`` (a ledger service that appends one entry) and record it as done for
+    ``user`` through the web UI (api.writes.write_for); both receipts."""
+    return writes.write_for(ctx, user.holder, service, VIA)
