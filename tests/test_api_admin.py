@@ -26,7 +26,8 @@ from radledger.ledger.ingest import Ingester, ingest
 from radledger.ledger.setup import init_ledger, open_ledger, open_workspace
 from radledger.ledger.witnessing import add_witness
 from test_api import Api, _error
-from test_api_data import READERS, ROLES, _tokens, running, witness_server
+from test_api_data import READERS, ROLES, _tokens, running
+from test_api_serving import witness_server
 
 ORIGIN = "example.org/api-admin"
 CANARY = "ZZADMINCANARY"
